@@ -1,0 +1,1 @@
+# daemons/eventd rules

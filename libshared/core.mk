@@ -1,0 +1,1 @@
+libshared_core_sources =

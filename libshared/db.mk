@@ -1,0 +1,2 @@
+libshared_db_sources =
+libshared_generated_sources =

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Small helpers on json-c that every codec needs. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "cleanup.h"
+
+/*
+ * Parse exactly one JSON value from buf[0..len) (no NUL needed; trailing
+ * whitespace allowed, anything else after the value is an error).
+ * Returns 0 and a new reference in *ret, or -EBADMSG on bad JSON, -E2BIG
+ * when nesting is deeper than 32 levels.
+ */
+int json_parse(const char *buf, size_t len, struct json_object **ret);
+
+/* As json_parse(), but the value must be an object (-EBADMSG otherwise). */
+int json_parse_object(const char *buf, size_t len, struct json_object **ret);
+
+/*
+ * Field getters. Return 0 and set *ret (a borrowed pointer for strings:
+ * valid while obj lives), -ENOENT when the key is absent (or null),
+ * -EBADMSG when it has another type. Integers must be integral and in range.
+ */
+int json_get_string(struct json_object *obj, const char *key, const char **ret);
+int json_get_uint64(struct json_object *obj, const char *key, uint64_t *ret);
+int json_get_bool(struct json_object *obj, const char *key, bool *ret);
+
+/* The compact serialization (no spaces, "/" not escaped); borrowed from obj. */
+const char *json_to_string_compact(struct json_object *obj);

@@ -1,0 +1,1 @@
+libshared_zmq_sources =
