@@ -1,1 +1,2 @@
 # bench rules
+include bench/router.mk

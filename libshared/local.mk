@@ -6,10 +6,12 @@ libshared_libshared_la_SOURCES = \
 	libshared/log.c libshared/log.h \
 	$(libshared_core_sources) \
 	$(libshared_db_sources) \
-	$(libshared_zmq_sources)
+	$(libshared_zmq_sources) \
+	$(libshared_bus_sources)
 nodist_libshared_libshared_la_SOURCES = $(libshared_generated_sources)
 libshared_libshared_la_LIBADD = $(SYSTEMD_LIBS) $(ZMQ_LIBS) $(PQ_LIBS) $(JSONC_LIBS) $(INIH_LIBS) -lm
 
 include libshared/core.mk
 include libshared/db.mk
 include libshared/zmq.mk
+include libshared/bus.mk

@@ -47,3 +47,10 @@ int parse_timespan(const char *s, usec_t *ret);
  * or -EINVAL / -ERANGE.
  */
 int parse_timestamp(const char *s, usec_t now, usec_t *ret);
+
+/*
+ * Parse a strict RFC 3339 date-time only: date, time with seconds, optional
+ * fraction, and a mandatory "Z" or "±HH:MM" offset (as the envelope's
+ * "time" field). Returns 0 and sets *ret, -EINVAL, or -ERANGE before 1970.
+ */
+int parse_timestamp_rfc3339(const char *s, usec_t *ret);

@@ -105,3 +105,24 @@ wait_for() {
         done
 }
 tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# --- more TAP checks (added for test-ctl.sh; usable by every test) ---------------
+is() {          # is GOT EXPECTED DESCRIPTION
+        local got=$1 exp=$2; shift 2
+        if [ "$got" = "$exp" ]; then ok 0 "$*"; else
+                ok 1 "$*"; diag "  got:      '$got'"; diag "  expected: '$exp'"; fi
+}
+like() {        # like STRING ERE DESCRIPTION
+        local got=$1 re=$2; shift 2
+        if grep -Eq -- "$re" <<<"$got"; then ok 0 "$*"; else
+                ok 1 "$*"; diag "  '$(printf '%s' "$got" | head -c 400)'"; diag "  does not match /$re/"; fi
+}
+
+# free_port: a loopback TCP port nobody listens on right now.
+free_port() {
+        local p
+        while :; do
+                p=$((20000 + RANDOM % 40000))
+                tcp_open 127.0.0.1 "$p" || { echo "$p"; return 0; }
+        done
+}

@@ -1,0 +1,10 @@
+# bench/router: callcenter-routerd under load (TCP wire and D-Bus), next to a
+# bare JSON-lines echo server that shows the floor. Not a test: run
+#   make bench/router-load bench/echo-server && bench/router.sh
+# from the build directory (ROUTER_BENCH_SECONDS=3 sets each run's length).
+noinst_PROGRAMS += bench/router-load bench/echo-server
+bench_router_load_SOURCES = bench/router-load.c
+bench_router_load_LDADD = $(SYSTEMD_LIBS) -lm
+bench_echo_server_SOURCES = bench/echo-server.c
+bench_echo_server_LDADD = $(JSONC_LIBS)
+dist_noinst_SCRIPTS += bench/router.sh

@@ -1,0 +1,202 @@
+#!/bin/bash
+# bench/router.sh: callcenter-routerd's throughput and scale, in one run.
+#
+#   1. TCP wire, commands/s at 1x1, 16x1 and 16x32 (connections x requests in
+#      flight per connection) against bench/echo-server (the floor: parse a
+#      line, format a reply) and against routerd without persistence, then
+#      with a throwaway PostgreSQL. The workload is a router's: call N; if it
+#      rings operator X, answer X (3 calls in 4); hangup N. Every call ends,
+#      so the state does not grow during a run.
+#   2. D-Bus: PlaceCall/Hangup pairs, asynchronous sd-bus, 64 in flight.
+#   3. Scale: 10,000 operators, all busy, then 1,000 and 100,000 queued calls;
+#      the cost of a command (call/hangup of a queued call) at each size, and
+#      routerd's resident memory (VmRSS).
+#
+# Prints the figures and the ratios to their targets; it does not fail on a
+# missed target (it is not a test). Exit 1 only when something cannot run.
+# Run from the build directory, or set top_builddir. ROUTER_BENCH_SECONDS
+# (default 3) is the length of each measured run.
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${top_srcdir:=$(cd "$here/.." && pwd)}"
+: "${top_builddir:=$PWD}"
+# shellcheck source=../tests/integration/lib.sh
+. "$top_srcdir/tests/integration/lib.sh"
+
+secs=${ROUTER_BENCH_SECONDS:-3}
+routerd=$top_builddir/daemons/routerd/callcenter-routerd
+load=$top_builddir/bench/router-load
+echo_server=$top_builddir/bench/echo-server
+for f in "$load" "$echo_server"; do
+        [ -x "$f" ] || { echo "router bench: $f is not built (make in $top_builddir)" >&2; exit 1; }
+done
+have_routerd=yes
+[ -x "$routerd" ] || { echo "router bench: $routerd is not built: echo-server runs only" >&2; have_routerd=no; }
+command -v dbus-daemon >/dev/null || { echo "router bench: dbus-daemon missing" >&2; exit 1; }
+command -v busctl >/dev/null || { echo "router bench: busctl missing" >&2; exit 1; }
+
+dir=$(scratch_dir)
+routerd_pid= echo_pid=
+stop_routerd() {
+        if [ -n "$routerd_pid" ]; then
+                kill "$routerd_pid" 2>/dev/null && wait "$routerd_pid" 2>/dev/null
+                routerd_pid=
+        fi
+}
+cleanup() {
+        stop_routerd
+        [ -n "$echo_pid" ] && kill "$echo_pid" 2>/dev/null && wait "$echo_pid" 2>/dev/null
+        dbus_stop; pg_stop; rm -rf "$dir"
+}
+trap cleanup EXIT
+unset CALLCENTER_DATABASE_URL CALLCENTER_ROUTER
+
+dbus_start "$dir" || { echo "router bench: cannot start dbus-daemon" >&2; exit 1; }
+
+# A free loopback port: try random ones until nothing answers there.
+free_port() {
+        local p
+        for _ in $(seq 50); do
+                p=$((20000 + RANDOM % 30000))
+                tcp_open 127.0.0.1 "$p" || { echo "$p"; return 0; }
+        done
+        return 1
+}
+
+# field KEY LINE: the value of KEY=VALUE in a router-load result line.
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p; s/^$1=\([^ ]*\).*/\1/p" <<<"$2" | head -n1; }
+# ratio A B: A/B with 3 decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+# verdict VALUE OP TARGET: "met" or "MISSED".
+verdict() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { if (v == "n/a") { print "n/a"; exit }
+        ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "MISSED" }'; }
+
+# run_wire LABEL ADDR CONNS INFLIGHT: one measured run; prints and keeps its line.
+declare -A cps
+run_wire() {
+        local label=$1 addr=$2 c=$3 p=$4 out
+        out=$("$load" wire --connect "$addr" -c "$c" -p "$p" -d "$secs" --prefix "${label:0:3}$c.$p.") || {
+                echo "router bench: $label ${c}x$p failed: $out" >&2; cps[$label,$c,$p]=0; return 1; }
+        cps[$label,$c,$p]=$(field cps "$out")
+        printf '%-22s %5sx%-3s %9s commands/s  p50 %6s us  p99 %6s us  errors %s  notices %s\n' \
+                "$label" "$c" "$p" "${cps[$label,$c,$p]:-0}" "$(field p50_us "$out")" "$(field p99_us "$out")" \
+                "$(field errors "$out")" "$(field notices "$out")"
+}
+
+# start_routerd URL: routerd on the private bus and a fresh port, state empty.
+start_routerd() {
+        local url=$1
+        router_port=$(free_port) || { echo "router bench: no free port" >&2; exit 1; }
+        cat >"$dir/router.conf" <<CONF
+[router]
+listen = 127.0.0.1:$router_port
+operators = A B
+strategy = longest-idle
+[database]
+url = $url
+[events]
+publish = ipc://$dir/events-in
+subscribe = ipc://$dir/events-out
+CONF
+        "$routerd" --user --config="$dir/router.conf" 2>>"$dir/routerd.log" &
+        routerd_pid=$!
+        up() { tcp_open 127.0.0.1 "$router_port" &&
+                busctl --user call org.callcenter.Router1 /org/callcenter/Router1 org.callcenter.Router1 ListOperators; }
+        if ! wait_for 30 up; then
+                echo "router bench: routerd did not come up; its log:" >&2
+                tail -n 20 "$dir/routerd.log" >&2
+                exit 1
+        fi
+        router_addr=127.0.0.1:$router_port
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+echo "# callcenter-routerd bench: $(nproc) CPUs, $secs s per run, load generator and server share the machine"
+
+# ---- 1. echo server --------------------------------------------------------------
+"$echo_server" --listen 127.0.0.1:0 --ready-file "$dir/echo.addr" >/dev/null &
+echo_pid=$!
+wait_for 10 test -s "$dir/echo.addr" || { echo "router bench: echo-server did not start" >&2; exit 1; }
+echo_addr=$(cat "$dir/echo.addr")
+echo "## TCP wire: call / answer / hangup"
+for shape in "1 1" "16 1" "16 32"; do
+        # shellcheck disable=SC2086
+        run_wire echo "$echo_addr" $shape
+done
+kill "$echo_pid"; wait "$echo_pid" 2>/dev/null; echo_pid=
+[ "$have_routerd" = yes ] || exit 0
+
+# ---- 1b. routerd, persistence off; 2. D-Bus ----------------------------------------
+# 1,000 operators so that the 512 concurrent callers of 16x32 mostly ring
+# someone (the config line holds only a few: the rest come over D-Bus).
+start_routerd ""
+"$load" add-operators --user -n 998 -p 64 --prefix op >/dev/null || exit 1
+for shape in "1 1" "16 1" "16 32"; do
+        # shellcheck disable=SC2086
+        run_wire routerd "$router_addr" $shape
+done
+echo "## D-Bus: PlaceCall / Hangup pairs, 64 in flight"
+dbus_out=$("$load" dbus --user -p 64 -d "$secs" --prefix dbus) || echo "router bench: D-Bus run reported errors" >&2
+dbus_cps=$(field cps "$dbus_out")
+printf '%-22s %9s calls/s  p50 %6s us  p99 %6s us  errors %s\n' "routerd D-Bus" "$dbus_cps" \
+        "$(field p50_us "$dbus_out")" "$(field p99_us "$dbus_out")" "$(field errors "$dbus_out")"
+stop_routerd
+
+# ---- 1c. routerd, persistence on ------------------------------------------------------
+persist=yes
+if ! pg_bindir >/dev/null || ! pg_start "$dir/pg" >/dev/null 2>&1; then
+        echo "router bench: no PostgreSQL server: persistence runs skipped" >&2
+        persist=no
+fi
+if [ "$persist" = yes ]; then
+        start_routerd "$PG_URL"
+        "$load" add-operators --user -n 998 -p 64 --prefix op >/dev/null || exit 1
+        for shape in "1 1" "16 1" "16 32"; do
+                # shellcheck disable=SC2086
+                run_wire routerd+pg "$router_addr" $shape
+        done
+        stop_routerd
+fi
+
+# ---- 3. scale ------------------------------------------------------------------------
+echo "## Scale: 10,000 busy operators, then 1,000 and 100,000 queued calls"
+start_routerd ""
+t0=$SECONDS
+"$load" add-operators --user -n 9998 -p 64 --prefix op >/dev/null || exit 1
+# Every operator takes a call and answers it: all busy, so what follows queues.
+fill=$("$load" fill --connect "$router_addr" -n 10000 --answer --prefix busy) || exit 1
+[ "$(field queued "$fill")" = 0 ] || echo "router bench: $(field queued "$fill") of the busy calls queued" >&2
+"$load" fill --connect "$router_addr" -n 1000 --prefix q >/dev/null || exit 1
+echo "setup: $((SECONDS - t0)) s, routerd VmRSS $(rss_kib "$routerd_pid") KiB"
+run_wire "queue 1k" "$router_addr" 1 1
+run_wire "queue 1k" "$router_addr" 16 32
+"$load" fill --connect "$router_addr" -n 99000 --prefix r >/dev/null || exit 1
+run_wire "queue 100k" "$router_addr" 1 1
+run_wire "queue 100k" "$router_addr" 16 32
+rss=$(rss_kib "$routerd_pid")
+queue_len=$(busctl --user get-property org.callcenter.Router1 /org/callcenter/Router1 org.callcenter.Router1 QueueLength 2>/dev/null | awk '{print $2}')
+echo "routerd: QueueLength ${queue_len:-?}, VmRSS $rss KiB ($(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB)"
+stop_routerd
+
+# ---- figures ---------------------------------------------------------------------------
+echo "## Ratios"
+r_echo=$(ratio "${cps[routerd,16,1]:-0}" "${cps[echo,16,1]:-0}")
+printf '%-52s %6s  (target >= 0.70: %s)\n' "routerd / echo-server throughput at 16x1" "$r_echo" "$(verdict "$r_echo" ">=" 0.70)"
+r_echo32=$(ratio "${cps[routerd,16,32]:-0}" "${cps[echo,16,32]:-0}")
+printf '%-52s %6s\n' "routerd / echo-server throughput at 16x32" "$r_echo32"
+# Cost per command = 1 / throughput of the saturated (16x32) run.
+r_scale=$(ratio "${cps[queue 1k,16,32]:-0}" "${cps[queue 100k,16,32]:-0}")
+printf '%-52s %6s  (target <= 1.3: %s)\n' "cost per command, 100k / 1k queued (16x32)" "$r_scale" "$(verdict "$r_scale" "<=" 1.3)"
+r_scale1=$(ratio "${cps[queue 1k,1,1]:-0}" "${cps[queue 100k,1,1]:-0}")
+printf '%-52s %6s\n' "latency per command, 100k / 1k queued (1x1)" "$r_scale1"
+rss_mib=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')
+printf '%-52s %6s  (target <= 64: %s)\n' "routerd VmRSS MiB, 10k operators + 100k queued" "$rss_mib" "$(verdict "$rss_mib" "<=" 64)"
+if [ "$persist" = yes ]; then
+        r_pg=$(ratio "${cps[routerd+pg,16,32]:-0}" "${cps[routerd,16,32]:-0}")
+        printf '%-52s %6s  (target >= 0.8: %s)\n' "persistence on / off throughput at 16x32" "$r_pg" "$(verdict "$r_pg" ">=" 0.8)"
+        r_pg1=$(ratio "${cps[routerd+pg,16,1]:-0}" "${cps[routerd,16,1]:-0}")
+        printf '%-52s %6s\n' "persistence on / off throughput at 16x1" "$r_pg1"
+fi
+printf '%-52s %6s\n' "D-Bus calls/s (PlaceCall/Hangup, 64 in flight)" "${dbus_cps:-n/a}"
+exit 0

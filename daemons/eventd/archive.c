@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-id128.h>
+
+#include "archive.h"
+#include "cleanup.h"
+#include "db.h"
+#include "log.h"
+#include "time-util.h"
+
+/*
+ * Why COPY straight into events, with a marker row per batch, rather than
+ * COPY into a staging table and INSERT ... ON CONFLICT on a unique key:
+ * the unique index over (source, host, seq, time) and the second copy of
+ * every row cost about half the throughput (see sql/001-events.sql). The
+ * marker gives the same exactly-once guarantee, because every event is in
+ * exactly one batch and a batch is the unit the link re-runs.
+ */
+
+#define ARCHIVE_COPY_SQL "COPY events (topic, source, host, seq, time, type, envelope) FROM STDIN"
+/* Markers are only needed while a batch may still be re-run. */
+#define ARCHIVE_PRUNE_SQL "DELETE FROM events_batches WHERE created < now() - interval '7 days';\n"
+#define ARCHIVE_PRUNE_EVERY 1000
+#define ARCHIVE_BUF_MIN (64u * 1024u)
+#define ARCHIVE_BUF_MAX (32u * 1024u * 1024u)
+
+struct Archive {
+        sd_event *event;
+        DbLink *link;
+        char run[SD_ID128_STRING_MAX];  /* this process's batch namespace */
+        uint64_t batch_no;
+
+        /* The batch being filled: COPY text, rows, and the size the last
+         * batch reached (the next buffer starts that big). */
+        char *buf;
+        size_t len, alloc, rows, last_len;
+        sd_event_source *timer;
+
+        ArchiveStats stats;
+        RateLimit drop_limit;
+        uint64_t drops_unreported;
+        bool freeing;
+};
+
+typedef struct Batch {
+        Archive *archive;
+        size_t rows;
+        char name[SD_ID128_STRING_MAX + 24];
+} Batch;
+
+static void archive_note_drop(Archive *a, uint64_t rows, const char *why) {
+        a->stats.dropped += rows;
+        a->drops_unreported += rows;
+        if (ratelimit_below(&a->drop_limit)) {
+                log_warning("Archive: %s, %" PRIu64 " event(s) not archived (%" PRIu64 " in total).", why,
+                            a->drops_unreported, a->stats.dropped);
+                a->drops_unreported = 0;
+        }
+}
+
+static void on_batch_checked(DbLink *l, int error, PGresult *res, void *userdata) {
+        Batch *b = userdata;
+        Archive *a = b->archive;
+
+        if (error == 0 && res && PQntuples(res) > 0) {
+                /* The first run committed; the link re-ran it because the
+                 * connection broke before the answer came back, and the
+                 * marker stopped the second copy. */
+                a->stats.stored += b->rows;
+                log_notice("Archive batch %s had been stored before the connection broke; not stored twice.",
+                           b->name);
+        } else if (error == -ECANCELED || a->freeing)
+                a->stats.dropped += b->rows;
+        else {
+                a->stats.failed += b->rows;
+                log_warning("Archive batch %s (%zu events) was refused by PostgreSQL; those events are not archived.",
+                            b->name, b->rows);
+        }
+        free(b);
+}
+
+static void on_batch_done(DbLink *l, int error, PGresult *res, void *userdata) {
+        Batch *b = userdata;
+        Archive *a = b->archive;
+        const char *name = b->name;
+        int r;
+
+        if (error == 0) {
+                a->stats.stored += b->rows;
+                free(b);
+                return;
+        }
+        if (error == -ECANCELED || a->freeing) {
+                a->stats.dropped += b->rows;
+                free(b);
+                return;
+        }
+
+        /* An SQL error: either PostgreSQL refused the batch, or the batch
+         * had already committed and its marker refused the re-run. Ask. */
+        r = db_link_exec_params(l, "SELECT 1 FROM events_batches WHERE batch = $1", 1, &name,
+                                on_batch_checked, b);
+        if (r < 0) {
+                a->stats.failed += b->rows;
+                log_warning_errno(r, "Archive batch %s (%zu events) failed and cannot be checked: %m", b->name,
+                                  b->rows);
+                free(b);
+        }
+}
+
+void archive_flush(Archive *a) {
+        char pre[sizeof(ARCHIVE_PRUNE_SQL) + 128];
+        Batch *b;
+        int r;
+
+        if (!a || a->rows == 0)
+                return;
+        (void) sd_event_source_set_enabled(a->timer, SD_EVENT_OFF);
+
+        b = calloc(1, sizeof(*b));
+        if (!b) {
+                archive_note_drop(a, a->rows, "out of memory");
+                a->len = a->rows = 0;
+                return;
+        }
+        b->archive = a;
+        b->rows = a->rows;
+        a->batch_no++;
+        (void) snprintf(b->name, sizeof(b->name), "%s:%" PRIu64, a->run, a->batch_no);
+        (void) snprintf(pre, sizeof(pre), "%sINSERT INTO events_batches (batch) VALUES ('%s')",
+                        a->batch_no % ARCHIVE_PRUNE_EVERY == 1 ? ARCHIVE_PRUNE_SQL : "", b->name);
+
+        a->last_len = a->len;
+        /* The link takes the buffer over, whatever it returns. */
+        r = db_link_copy(a->link, pre, ARCHIVE_COPY_SQL, TAKE_PTR(a->buf), a->len, NULL, on_batch_done, b);
+        a->len = a->alloc = 0;
+        a->rows = 0;
+        if (r < 0) {
+                archive_note_drop(a, b->rows,
+                                  r == -ENOBUFS ? "database buffer full (PostgreSQL away too long?)"
+                                                : "cannot queue a batch");
+                free(b);
+        }
+}
+
+/* More than one batch waiting in the link: let this one grow instead of
+ * adding many small ones (fewer transactions while catching up). */
+static bool archive_link_busy(Archive *a) {
+        DbLinkStats s;
+
+        db_link_get_stats(a->link, &s);
+        return s.queued_jobs >= 2;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Archive *a = userdata;
+
+        if (a->rows < ARCHIVE_BATCH_ROWS_MAX && archive_link_busy(a)) {
+                (void) sd_event_source_set_time_relative(s, ARCHIVE_BATCH_DELAY);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        archive_flush(a);
+        return 0;
+}
+
+static void on_link_state(DbLink *l, bool connected, void *userdata) {
+        Archive *a = userdata;
+
+        a->stats.connected = connected;
+}
+
+/* COPY text format: backslash, tab, newline and carriage return are the
+ * only bytes that need escaping (JSON whitespace may hold the last three). */
+static char *copy_escape(char *p, const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+
+                switch (c) {
+                case '\\': *p++ = '\\'; *p++ = '\\'; break;
+                case '\t': *p++ = '\\'; *p++ = 't'; break;
+                case '\n': *p++ = '\\'; *p++ = 'n'; break;
+                case '\r': *p++ = '\\'; *p++ = 'r'; break;
+                default: *p++ = c;
+                }
+        }
+        return p;
+}
+
+static char *put_u64(char *p, uint64_t v) {
+        char tmp[20];
+        size_t n = 0;
+
+        do
+                tmp[n++] = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        while (n > 0)
+                *p++ = tmp[--n];
+        return p;
+}
+
+static int archive_reserve(Archive *a, size_t need) {
+        size_t n;
+        char *p;
+
+        if (a->buf && a->alloc - a->len >= need)
+                return 0;
+        n = a->alloc ? a->alloc : (a->last_len + a->last_len / 8 > ARCHIVE_BUF_MIN ? a->last_len + a->last_len / 8
+                                                                                    : ARCHIVE_BUF_MIN);
+        while (n - a->len < need)
+                n *= 2;
+        p = realloc(a->buf, n);
+        if (!p)
+                return -ENOMEM;
+        a->buf = p;
+        a->alloc = n;
+        return 0;
+}
+
+void archive_add(Archive *a, const char *topic, size_t topic_len, const ScanEnvelope *e,
+                 const char *body, size_t body_len) {
+        char host[SCAN_HOST_MAX], ts[RFC3339_MAX];
+        const char *h = e->host;
+        size_t h_len = e->host_len, need;
+        char *p;
+        int r;
+
+        a->stats.added++;
+
+        if (e->host_escaped) {
+                r = scan_unescape(e->host, e->host_len, host, sizeof(host));
+                if (r < 0) {
+                        archive_note_drop(a, 1, "undecodable host name");
+                        return;
+                }
+                h = host;
+                h_len = (size_t) r;
+        }
+
+        /* Worst case: every escapable byte doubles. */
+        need = topic_len + e->source_len + 2 * h_len + 20 + RFC3339_MAX + e->type_len + 2 * body_len + 8;
+        if (archive_reserve(a, need) < 0) {
+                archive_note_drop(a, 1, "out of memory");
+                return;
+        }
+
+        /* topic, source and type are [A-Za-z0-9_.-] (scan_envelope() made
+         * sure): nothing to escape. The time is rewritten in UTC so that
+         * PostgreSQL never sees an offset it would refuse. */
+        p = a->buf + a->len;
+        memcpy(p, topic, topic_len);
+        p += topic_len;
+        *p++ = '\t';
+        memcpy(p, e->source, e->source_len);
+        p += e->source_len;
+        *p++ = '\t';
+        p = copy_escape(p, h, h_len);
+        *p++ = '\t';
+        p = put_u64(p, e->seq);
+        *p++ = '\t';
+        format_timestamp_rfc3339(ts, e->time);
+        p = stpcpy(p, ts);
+        *p++ = '\t';
+        memcpy(p, e->type, e->type_len);
+        p += e->type_len;
+        *p++ = '\t';
+        p = copy_escape(p, body, body_len);
+        *p++ = '\n';
+        a->len = (size_t) (p - a->buf);
+
+        if (a->rows++ == 0) {
+                (void) sd_event_source_set_time_relative(a->timer, ARCHIVE_BATCH_DELAY);
+                (void) sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
+        }
+        if (a->rows >= ARCHIVE_BATCH_ROWS_MAX || a->len >= ARCHIVE_BUF_MAX ||
+            (a->rows >= ARCHIVE_BATCH_ROWS && !archive_link_busy(a)))
+                archive_flush(a);
+}
+
+int archive_new(Archive **ret, sd_event *e, const DatabaseConfig *config) {
+        Archive *a;
+        sd_id128_t id;
+        int r;
+
+        if (!ret || !e || !config || !config->url || !*config->url)
+                return -EINVAL;
+
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a->event = sd_event_ref(e);
+        a->drop_limit = (RateLimit) { .interval_usec = 10 * USEC_PER_SEC, .burst = 1 };
+
+        r = sd_id128_randomize(&id);
+        if (r < 0)
+                goto fail;
+        sd_id128_to_string(id, a->run);
+
+        r = sd_event_add_time_relative(e, &a->timer, CLOCK_MONOTONIC, ARCHIVE_BATCH_DELAY, USEC_PER_MSEC,
+                                       on_timer, a);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_enabled(a->timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(a->timer, "archive-batch");
+
+        r = db_link_new(&a->link, e, config, "callcenter-eventd");
+        if (r < 0)
+                goto fail;
+        db_link_set_state_handler(a->link, on_link_state, a);
+
+        *ret = a;
+        return 0;
+
+fail:
+        archive_free(a);
+        return r;
+}
+
+Archive *archive_free(Archive *a) {
+        uint64_t before;
+
+        if (!a)
+                return NULL;
+        a->freeing = true;
+        before = a->stats.dropped;
+        a->stats.dropped += a->rows;
+        /* Cancels queued batches: their callbacks count them as dropped. */
+        a->link = db_link_free(a->link);
+        if (a->stats.dropped > before)
+                log_warning("Archive: %" PRIu64 " event(s) not written to PostgreSQL at exit.",
+                            a->stats.dropped - before);
+        sd_event_source_disable_unref(a->timer);
+        sd_event_unref(a->event);
+        free(a->buf);
+        free(a);
+        return NULL;
+}
+
+int archive_drain(Archive *a, usec_t timeout) {
+        if (!a)
+                return 0;
+        archive_flush(a);
+        return db_link_drain(a->link, timeout);
+}
+
+void archive_get_stats(const Archive *a, ArchiveStats *ret) {
+        if (!a || !ret)
+                return;
+        *ret = a->stats;
+        ret->pending = a->stats.added - a->stats.stored - a->stats.failed - a->stats.dropped;
+}

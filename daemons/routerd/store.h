@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * routerd's SQL (schema: sql/003-router.sql): write-behind of operators,
+ * queues and call records, and recovery of the live state at start.
+ *
+ * Writing never makes routing wait. The store keeps a record per live call
+ * and per operator; store_apply_events() updates them from the ACD's
+ * outcome records and marks them dirty. A flush, 10 ms after the first
+ * change, renders the current state of every dirty record into one
+ * multi-statement job (upserts by primary key: idempotent, as the database
+ * link may run a job again after a lost connection) and hands it to the
+ * link. At most one flush job is outstanding: while PostgreSQL is slow or
+ * away, changes coalesce in the dirty set (a call that rang, was answered
+ * and ended in the meantime costs one row), and the next flush goes out
+ * when the previous one completed. Ended calls wait in memory until
+ * written; past a bound derived from [database] buffer_bytes the oldest
+ * ended records are dropped (logged, rate-limited). Live records are never
+ * dropped.
+ *
+ * Without a database link (no [database] url) the store keeps nothing and
+ * every function is a cheap no-op.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "daemons/routerd/acd.h"
+#include "libshared/db.h"
+
+typedef struct Store Store;
+
+/* One operator row as loaded: position order, removed ones included. */
+typedef struct StoreOperatorRow {
+        char *id;
+        char **queues;               /* NULL-terminated, at least one */
+        AcdOperatorStatus status;
+        bool removed;
+} StoreOperatorRow;
+
+/* One live call as loaded, in arrival order. */
+typedef struct StoreCallRow {
+        char *id;
+        char *queue;
+        AcdCallState state;
+        char *operator;              /* "" unless answered */
+        usec_t arrived;
+        usec_t answered;             /* USEC_INFINITY unless answered */
+} StoreCallRow;
+
+typedef struct StoreSnapshot {
+        StoreOperatorRow *operators;
+        size_t n_operators;
+        StoreCallRow *calls;
+        size_t n_calls;
+} StoreSnapshot;
+
+void store_snapshot_done(StoreSnapshot *s);
+
+/*
+ * Create a store on loop e writing through db (borrowed; NULL = keep
+ * nothing). buffer_bytes bounds the ended records held while the database
+ * is away. Returns 0 or -ENOMEM.
+ */
+int store_new(Store **ret, sd_event *e, DbLink *db, uint64_t buffer_bytes);
+
+/* Free the store; unwritten changes are lost (call store_drain() first). */
+Store *store_free(Store *s);
+
+bool store_enabled(const Store *s);
+
+/*
+ * Called once with the loaded state (error 0) or the failure (-EIO ...,
+ * snapshot NULL). The snapshot is borrowed for the call.
+ */
+typedef void (*StoreLoadHandler)(Store *s, int error, const StoreSnapshot *snapshot, void *userdata);
+
+/*
+ * Queue the read of operators and live calls on the link (it runs after the
+ * migrations, whenever PostgreSQL is reachable). The store also takes over
+ * the records of the live calls, so that later events update them. Returns
+ * 0, -EOPNOTSUPP without a link, or the link's error.
+ */
+int store_load(Store *s, StoreLoadHandler cb, void *userdata);
+
+/* Take the outcome records ev->events[from..n) into the call and operator
+ * records. */
+void store_apply_events(Store *s, const AcdEvents *ev, size_t from);
+
+/*
+ * An operator was added (at the end of the configured order) or removed, or
+ * a queue configured. Returns 0 or -ENOMEM (then the change is not stored;
+ * logged).
+ */
+int store_operator_added(Store *s, const char *id, const char *const *queues, AcdOperatorStatus status);
+void store_operator_removed(Store *s, const char *id);
+int store_queue_configured(Store *s, const char *name, AcdStrategy strategy);
+
+/*
+ * Make the record of a live call match the ACD after a restore (state and
+ * operator), and end the record of a call the ACD refused to restore
+ * (outcome missed at now).
+ */
+void store_call_sync(Store *s, const char *id, AcdCallState state, const char *operator);
+void store_call_abandon(Store *s, const char *id, usec_t now);
+
+/*
+ * Submit every dirty record now, even with a flush outstanding, and run the
+ * loop until the link has written everything or timeout passed (at
+ * SIGTERM). Returns 0, -ETIMEDOUT, or 0 at once without a link.
+ */
+int store_drain(Store *s, usec_t timeout);
+
+typedef struct StoreStats {
+        uint64_t flushes;            /* jobs submitted */
+        uint64_t rows;               /* rows written in them */
+        uint64_t failed;             /* jobs that failed */
+        uint64_t dropped;            /* ended records dropped past the bound */
+        size_t dirty;                /* records waiting for the next flush */
+        bool in_flight;
+} StoreStats;
+void store_get_stats(const Store *s, StoreStats *ret);
+
+/*
+ * Pure helpers, exported for the unit tests.
+ *
+ * store_sql_quote(): append s as an E'' literal (backslash and quote
+ * escaped) to a growing buffer. Returns 0 or -ENOMEM.
+ */
+int store_sql_quote(char **buf, size_t *len, size_t *alloc, const char *s);

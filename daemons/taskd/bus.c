@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-util.h"
+#include "daemons/taskd/bus.h"
+#include "dbus/names.h"
+#include "log.h"
+#include "manager.h"
+#include "tasktree.h"
+
+/*
+ * Build an error reply for call and hand it to the manager, which sends it
+ * in order with the replies before it. Returns 1 (handled) for the handler
+ * to return, or a negative errno (sd-bus then replies itself).
+ */
+static int reply_errorf(Manager *m, sd_bus_message *call, const char *name, const char *format, ...)
+        _printf_(4, 5);
+static int reply_errorf(Manager *m, sd_bus_message *call, const char *name, const char *format, ...) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(freep) char *text = NULL;
+        va_list ap;
+        int r;
+
+        if (!sd_bus_message_get_expect_reply(call))
+                return 1;
+        va_start(ap, format);
+        r = vasprintf(&text, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        r = sd_bus_message_new_method_errorf(call, &reply, name, "%s", text);
+        if (r < 0)
+                return r;
+        r = manager_reply(m, call, reply);
+        return r < 0 ? r : 1;
+}
+
+/* Errors every change shares; 0 when r is not one of them. */
+static int reply_common_error(Manager *m, sd_bus_message *call, int r, uint64_t id) {
+        switch (r) {
+        case -ENOENT:
+                return reply_errorf(m, call, CC_ERROR_NO_SUCH_TASK, "No task %" PRIu64, id);
+        case -EAGAIN:
+                return reply_errorf(m, call, CC_ERROR_UNAVAILABLE, "Tasks are being reloaded; try again");
+        case -ENOBUFS:
+                return reply_errorf(m, call, CC_ERROR_UNAVAILABLE,
+                                    "Too many changes are waiting for PostgreSQL; try again");
+        default:
+                return 0;
+        }
+}
+
+static int reply_return(Manager *m, sd_bus_message *call, sd_bus_message *reply) {
+        int r = manager_reply(m, call, reply);
+        return r < 0 ? r : 1;
+}
+
+/* An empty method return, sent by the reply rule. */
+static int reply_empty(Manager *m, sd_bus_message *call) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        if (!sd_bus_message_get_expect_reply(call))
+                return 1;
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r < 0)
+                return r;
+        return reply_return(m, call, reply);
+}
+
+/*
+ * The start every handler shares: 1 to go on; 0 when the manager kept the
+ * call for after the load (the handler returns 1, the reply comes later);
+ * negative with error set when it must fail now.
+ */
+#define CHECK_CALL(m, call, write, error)                                       \
+        do {                                                                    \
+                int _r_ = manager_check_call((m), (call), (write), (error));   \
+                if (_r_ <= 0)                                                   \
+                        return _r_ == 0 ? 1 : _r_;                              \
+        } while (0)
+
+static int method_create_task(sd_bus_message *call, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        const char *title, *link;
+        uint64_t parent;
+        Task *t;
+        int r;
+
+        CHECK_CALL(m, call, true, error);
+        r = sd_bus_message_read(call, "sts", &title, &parent, &link);
+        if (r < 0)
+                return r;
+
+        if (task_title_check(title) < 0)
+                return reply_errorf(m, call, CC_ERROR_INVALID_ARGUMENT,
+                                    "A title must be 1-%d bytes of valid UTF-8 (this one has %zu bytes)",
+                                    TASK_TITLE_MAX, strlen(title));
+        if (task_call_check(link) < 0)
+                return reply_errorf(m, call, CC_ERROR_INVALID_ARGUMENT,
+                                    "A call id must be at most %d bytes of valid UTF-8 (this one has %zu bytes)",
+                                    TASK_CALL_MAX, strlen(link));
+
+        r = manager_create_task(m, parent, title, link, &t);
+        if (r == -ENOENT)
+                return reply_errorf(m, call, CC_ERROR_NO_SUCH_TASK, "No parent task %" PRIu64, parent);
+        if (r == -EPERM)
+                return reply_errorf(m, call, CC_ERROR_INVALID_STATE,
+                                    "Task %" PRIu64 " is done; reopen it before adding subtasks", parent);
+        if (r < 0) {
+                int q = reply_common_error(m, call, r, parent);
+                return q == 0 ? r : q;
+        }
+
+        /* The id is known now, the reply leaves after the COMMIT. */
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "t", t->id);
+        if (r < 0)
+                return r;
+        return reply_return(m, call, reply);
+}
+
+static int method_complete_task(sd_bus_message *call, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        uint64_t id;
+        Task *t;
+        int r;
+
+        CHECK_CALL(m, call, true, error);
+        r = sd_bus_message_read(call, "t", &id);
+        if (r < 0)
+                return r;
+
+        r = manager_complete_task(m, id);
+        if (r == -EBUSY) {
+                t = task_tree_get(manager_get_tree(m), id);
+                return reply_errorf(m, call, CC_ERROR_INVALID_STATE,
+                                    "Task %" PRIu64 " has %u open subtasks; complete them first", id,
+                                    t ? t->n_open_children : 0);
+        }
+        if (r == -EALREADY)
+                return reply_errorf(m, call, CC_ERROR_INVALID_STATE, "Task %" PRIu64 " is already done", id);
+        if (r < 0) {
+                int q = reply_common_error(m, call, r, id);
+                return q == 0 ? r : q;
+        }
+        return reply_empty(m, call);
+}
+
+static int method_reopen_task(sd_bus_message *call, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        uint64_t id;
+        Task *t;
+        int r;
+
+        CHECK_CALL(m, call, true, error);
+        r = sd_bus_message_read(call, "t", &id);
+        if (r < 0)
+                return r;
+
+        r = manager_reopen_task(m, id);
+        if (r == -EALREADY)
+                return reply_errorf(m, call, CC_ERROR_INVALID_STATE, "Task %" PRIu64 " is already open", id);
+        if (r == -EPERM) {
+                t = task_tree_get(manager_get_tree(m), id);
+                return reply_errorf(m, call, CC_ERROR_INVALID_STATE,
+                                    "The parent of task %" PRIu64 ", task %" PRIu64 ", is done; reopen it first",
+                                    id, t ? task_parent_id(t) : 0);
+        }
+        if (r < 0) {
+                int q = reply_common_error(m, call, r, id);
+                return q == 0 ? r : q;
+        }
+        return reply_empty(m, call);
+}
+
+static int method_delete_task(sd_bus_message *call, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        uint64_t id;
+        int r;
+
+        CHECK_CALL(m, call, true, error);
+        r = sd_bus_message_read(call, "t", &id);
+        if (r < 0)
+                return r;
+
+        r = manager_delete_task(m, id);
+        if (r < 0) {
+                int q = reply_common_error(m, call, r, id);
+                return q == 0 ? r : q;
+        }
+        return reply_empty(m, call);
+}
+
+static int append_task(sd_bus_message *reply, const Task *t) {
+        return sd_bus_message_append(reply, "ttsss", t->id, task_parent_id(t), t->title,
+                                     task_state_to_string(t->state), t->call);
+}
+
+static int method_get_task(sd_bus_message *call, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        uint64_t id;
+        Task *t;
+        int r;
+
+        CHECK_CALL(m, call, false, error);
+        r = sd_bus_message_read(call, "t", &id);
+        if (r < 0)
+                return r;
+
+        t = task_tree_get(manager_get_tree(m), id);
+        if (!t)
+                return reply_errorf(m, call, CC_ERROR_NO_SUCH_TASK, "No task %" PRIu64, id);
+
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = append_task(reply, t);
+        if (r < 0)
+                return r;
+        return reply_return(m, call, reply);
+}
+
+static int method_list_tasks(sd_bus_message *call, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        TaskTree *tree;
+        uint64_t root;
+        int r;
+
+        CHECK_CALL(m, call, false, error);
+        r = sd_bus_message_read(call, "t", &root);
+        if (r < 0)
+                return r;
+
+        tree = manager_get_tree(m);
+        if (root != 0 && !task_tree_get(tree, root))
+                return reply_errorf(m, call, CC_ERROR_NO_SUCH_TASK, "No task %" PRIu64, root);
+
+        /* The whole subtree from memory: no query at all, let alone one per
+         * node; the walk is iterative, so depth costs nothing. */
+        r = sd_bus_message_new_method_return(call, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(ttsss)");
+        for (Task *t = task_tree_walk_first(tree, root); r >= 0 && t; t = task_tree_walk_next(tree, root, t)) {
+                r = sd_bus_message_open_container(reply, 'r', "ttsss");
+                if (r >= 0)
+                        r = append_task(reply, t);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return reply_return(m, call, reply);
+}
+
+static const sd_bus_vtable tasks_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        /* Access is the bus policy's business (dbus/org.callcenter.Tasks1.conf). */
+        SD_BUS_METHOD_WITH_ARGS("CreateTask", SD_BUS_ARGS("s", title, "t", parent, "s", call),
+                                SD_BUS_RESULT("t", id), method_create_task, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CompleteTask", SD_BUS_ARGS("t", id), SD_BUS_NO_RESULT,
+                                method_complete_task, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ReopenTask", SD_BUS_ARGS("t", id), SD_BUS_NO_RESULT,
+                                method_reopen_task, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("DeleteTask", SD_BUS_ARGS("t", id), SD_BUS_NO_RESULT,
+                                method_delete_task, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetTask", SD_BUS_ARGS("t", id),
+                                SD_BUS_RESULT("t", id, "t", parent, "s", title, "s", state, "s", call),
+                                method_get_task, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListTasks", SD_BUS_ARGS("t", root), SD_BUS_RESULT("a(ttsss)", tasks),
+                                method_list_tasks, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("TaskChanged", SD_BUS_ARGS("t", id, "s", state), 0),
+        SD_BUS_VTABLE_END,
+};
+
+int bus_tasks_register(Manager *m, sd_bus *bus) {
+        return sd_bus_add_object_vtable(bus, NULL, CC_TASKS_PATH, CC_TASKS_INTERFACE, tasks_vtable, m);
+}
+
+void bus_tasks_dispatch(Manager *m, sd_bus_message *call) {
+        static const struct {
+                const char *member;
+                sd_bus_message_handler_t handler;
+        } table[] = {
+                { "CreateTask", method_create_task },   { "CompleteTask", method_complete_task },
+                { "ReopenTask", method_reopen_task },   { "DeleteTask", method_delete_task },
+                { "GetTask", method_get_task },         { "ListTasks", method_list_tasks },
+        };
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *member = sd_bus_message_get_member(call);
+        int r = -EBADR;
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (member && strcmp(member, table[i].member) == 0) {
+                        r = table[i].handler(call, m, &error);
+                        break;
+                }
+
+        /* As sd-bus does for a handler it called: an error set wins over
+         * the errno. */
+        if (sd_bus_error_is_set(&error))
+                (void) sd_bus_reply_method_error(call, &error);
+        else if (r < 0)
+                (void) sd_bus_reply_method_errno(call, r, NULL);
+}
+
+int bus_tasks_emit_changed(sd_bus *bus, uint64_t id, const char *state) {
+        return sd_bus_emit_signal(bus, CC_TASKS_PATH, CC_TASKS_INTERFACE, "TaskChanged", "ts", id, state);
+}

@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tasktree.h"
+
+/*
+ * The id index is a chained hash table keyed by id (Task.hash_next), the
+ * follow-up set a chained hash table of call strings. Both double when the
+ * load factor passes 1; ids are sequential, so a multiplicative hash spreads
+ * them well.
+ */
+typedef struct Followup Followup;
+struct Followup {
+        char *call;
+        uint64_t task;
+        Followup *next;
+};
+
+struct TaskTree {
+        Task root;              /* the sentinel: id 0, parent of top-level tasks */
+        Task **buckets;
+        size_t n_buckets;
+        size_t n_tasks;
+        size_t n_open;
+        uint64_t next_id;
+
+        Followup **fbuckets;
+        size_t n_fbuckets;
+        size_t n_followups;
+};
+
+#define INITIAL_BUCKETS 1024
+
+static const char *const state_names[_TASK_STATE_MAX] = {
+        [TASK_OPEN] = "open",
+        [TASK_DONE] = "done",
+};
+
+const char *task_state_to_string(TaskState s) {
+        if (s < 0 || s >= _TASK_STATE_MAX)
+                return NULL;
+        return state_names[s];
+}
+
+TaskState task_state_from_string(const char *s) {
+        if (s)
+                for (int i = 0; i < _TASK_STATE_MAX; i++)
+                        if (strcmp(s, state_names[i]) == 0)
+                                return (TaskState) i;
+        return _TASK_STATE_INVALID;
+}
+
+uint64_t task_parent_id(const Task *t) {
+        return t->parent ? t->parent->id : 0;
+}
+
+bool utf8_is_valid(const char *s, size_t n) {
+        const unsigned char *p = (const unsigned char *) s, *end = p + n;
+
+        /* RFC 3629: reject overlong forms, UTF-16 surrogates (U+D800-DFFF)
+         * and anything above U+10FFFF, as PostgreSQL's UTF8 encoding does;
+         * a title we accept must be storable. NUL is rejected too: it
+         * cannot cross D-Bus or libpq. */
+        while (p < end) {
+                unsigned c = *p;
+                size_t len;
+                uint32_t cp;
+
+                if (c == 0)
+                        return false;
+                if (c < 0x80) {
+                        p++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf) {
+                        len = 2;
+                        cp = c & 0x1f;
+                } else if (c >= 0xe0 && c <= 0xef) {
+                        len = 3;
+                        cp = c & 0x0f;
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        len = 4;
+                        cp = c & 0x07;
+                } else
+                        return false;
+                if ((size_t) (end - p) < len)
+                        return false;
+                for (size_t i = 1; i < len; i++) {
+                        if ((p[i] & 0xc0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (p[i] & 0x3f);
+                }
+                if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                p += len;
+        }
+        return true;
+}
+
+int task_title_check(const char *title) {
+        size_t n;
+
+        if (!title)
+                return -EINVAL;
+        n = strlen(title);
+        if (n < 1 || n > TASK_TITLE_MAX || !utf8_is_valid(title, n))
+                return -EINVAL;
+        return 0;
+}
+
+int task_call_check(const char *call) {
+        size_t n;
+
+        if (!call)
+                return -EINVAL;
+        n = strlen(call);
+        if (n > TASK_CALL_MAX || !utf8_is_valid(call, n))
+                return -EINVAL;
+        return 0;
+}
+
+static size_t hash_id(uint64_t id, size_t n_buckets) {
+        /* Fibonacci hashing; n_buckets is a power of two. */
+        return (size_t) ((id * UINT64_C(0x9e3779b97f4a7c15)) >> 17) & (n_buckets - 1);
+}
+
+static size_t hash_string(const char *s, size_t n_buckets) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
+
+        for (; *s; s++)
+                h = (h ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
+        return (size_t) h & (n_buckets - 1);
+}
+
+int task_tree_new(TaskTree **ret) {
+        TaskTree *t;
+
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        t->buckets = calloc(INITIAL_BUCKETS, sizeof(Task *));
+        t->fbuckets = calloc(INITIAL_BUCKETS, sizeof(Followup *));
+        if (!t->buckets || !t->fbuckets) {
+                free(t->buckets);
+                free(t->fbuckets);
+                free(t);
+                return -ENOMEM;
+        }
+        t->n_buckets = t->n_fbuckets = INITIAL_BUCKETS;
+        t->next_id = 1;
+        *ret = t;
+        return 0;
+}
+
+static void task_free(Task *task) {
+        free(task->title);
+        free(task->call);
+        free(task);
+}
+
+TaskTree *task_tree_free(TaskTree *t) {
+        if (!t)
+                return NULL;
+        for (size_t i = 0; i < t->n_buckets; i++)
+                for (Task *task = t->buckets[i], *next; task; task = next) {
+                        next = task->hash_next;
+                        task_free(task);
+                }
+        for (size_t i = 0; i < t->n_fbuckets; i++)
+                for (Followup *f = t->fbuckets[i], *next; f; f = next) {
+                        next = f->next;
+                        free(f->call);
+                        free(f);
+                }
+        free(t->buckets);
+        free(t->fbuckets);
+        free(t);
+        return NULL;
+}
+
+size_t task_tree_size(const TaskTree *t) {
+        return t->n_tasks;
+}
+
+size_t task_tree_open_count(const TaskTree *t) {
+        return t->n_open;
+}
+
+uint64_t task_tree_next_id(const TaskTree *t) {
+        return t->next_id;
+}
+
+void task_tree_reserve_ids(TaskTree *t, uint64_t last) {
+        if (last < UINT64_MAX && last >= t->next_id)
+                t->next_id = last + 1;
+}
+
+Task *task_tree_get(const TaskTree *t, uint64_t id) {
+        if (id == 0)
+                return NULL;
+        for (Task *task = t->buckets[hash_id(id, t->n_buckets)]; task; task = task->hash_next)
+                if (task->id == id)
+                        return task;
+        return NULL;
+}
+
+static int index_grow(TaskTree *t) {
+        size_t n = t->n_buckets * 2;
+        Task **b;
+
+        b = calloc(n, sizeof(Task *));
+        if (!b)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->n_buckets; i++)
+                for (Task *task = t->buckets[i], *next; task; task = next) {
+                        size_t h = hash_id(task->id, n);
+
+                        next = task->hash_next;
+                        task->hash_next = b[h];
+                        b[h] = task;
+                }
+        free(t->buckets);
+        t->buckets = b;
+        t->n_buckets = n;
+        return 0;
+}
+
+static void index_remove(TaskTree *t, Task *task) {
+        Task **p = &t->buckets[hash_id(task->id, t->n_buckets)];
+
+        for (; *p; p = &(*p)->hash_next)
+                if (*p == task) {
+                        *p = task->hash_next;
+                        return;
+                }
+}
+
+/*
+ * Allocate, index and link a task as the last child of parent. The caller
+ * has validated everything; only allocation can fail here, and then nothing
+ * has changed.
+ */
+static int tree_insert(TaskTree *t, uint64_t id, Task *parent, const char *title,
+                       const char *call, TaskState state, Task **ret) {
+        Task *task;
+        size_t h;
+
+        if (t->n_tasks >= t->n_buckets && index_grow(t) < 0)
+                return -ENOMEM;
+
+        task = calloc(1, sizeof(*task));
+        if (!task)
+                return -ENOMEM;
+        task->title = strdup(title);
+        task->call = strdup(call ? call : "");
+        if (!task->title || !task->call) {
+                task_free(task);
+                return -ENOMEM;
+        }
+        task->id = id;
+        task->state = state;
+        task->parent = parent;
+
+        h = hash_id(id, t->n_buckets);
+        task->hash_next = t->buckets[h];
+        t->buckets[h] = task;
+
+        task->prev_sibling = parent->last_child;
+        if (parent->last_child)
+                parent->last_child->next_sibling = task;
+        else
+                parent->first_child = task;
+        parent->last_child = task;
+
+        if (state == TASK_OPEN) {
+                parent->n_open_children++;
+                t->n_open++;
+        }
+        t->n_tasks++;
+        if (id >= t->next_id)
+                t->next_id = id + 1;
+        if (ret)
+                *ret = task;
+        return 0;
+}
+
+static Task *parent_lookup(const TaskTree *t, uint64_t parent) {
+        return parent == 0 ? (Task *) &t->root : task_tree_get(t, parent);
+}
+
+int task_tree_load(TaskTree *t, uint64_t id, uint64_t parent, const char *title,
+                   const char *call, TaskState state) {
+        Task *p;
+
+        if (id == 0 || id < t->next_id || task_title_check(title) < 0 ||
+            task_call_check(call ? call : "") < 0 || (state != TASK_OPEN && state != TASK_DONE))
+                return -EINVAL;
+        p = parent_lookup(t, parent);
+        if (!p)
+                return -ENOENT;
+        return tree_insert(t, id, p, title, call, state, NULL);
+}
+
+int task_tree_create(TaskTree *t, uint64_t parent, const char *title, const char *call,
+                     Task **ret) {
+        Task *p;
+
+        if (task_title_check(title) < 0 || task_call_check(call ? call : "") < 0)
+                return -EINVAL;
+        p = parent_lookup(t, parent);
+        if (!p)
+                return -ENOENT;
+        /* Keeps "every descendant of a done task is done". */
+        if (p != &t->root && p->state == TASK_DONE)
+                return -EPERM;
+        return tree_insert(t, t->next_id, p, title, call, TASK_OPEN, ret);
+}
+
+int task_tree_complete(TaskTree *t, uint64_t id) {
+        Task *task;
+
+        task = task_tree_get(t, id);
+        if (!task)
+                return -ENOENT;
+        if (task->state == TASK_DONE)
+                return -EALREADY;
+        /* Only direct children need counting: by the invariant a done child
+         * has no open descendants. */
+        if (task->n_open_children > 0)
+                return -EBUSY;
+        task->state = TASK_DONE;
+        task->parent->n_open_children--;
+        t->n_open--;
+        return 0;
+}
+
+int task_tree_reopen(TaskTree *t, uint64_t id) {
+        Task *task;
+
+        task = task_tree_get(t, id);
+        if (!task)
+                return -ENOENT;
+        if (task->state == TASK_OPEN)
+                return -EALREADY;
+        if (task->parent != &t->root && task->parent->state == TASK_DONE)
+                return -EPERM;
+        task->state = TASK_OPEN;
+        task->parent->n_open_children++;
+        t->n_open++;
+        return 0;
+}
+
+Task *task_tree_walk_first(const TaskTree *t, uint64_t root) {
+        if (root == 0)
+                return t->root.first_child;
+        return task_tree_get(t, root);
+}
+
+Task *task_tree_walk_next(const TaskTree *t, uint64_t root, const Task *cur) {
+        const Task *stop = root == 0 ? &t->root : task_tree_get(t, root);
+
+        if (!cur)
+                return NULL;
+        if (cur->first_child)
+                return cur->first_child;
+        /* Climb until a node with a next sibling, never above the subtree's
+         * root: the root's own siblings are outside the walk. */
+        while (cur != stop && cur->parent) {
+                if (cur->next_sibling)
+                        return cur->next_sibling;
+                cur = cur->parent;
+                if (cur == stop)
+                        break;
+        }
+        return NULL;
+}
+
+size_t task_tree_count_subtree(const TaskTree *t, uint64_t root) {
+        size_t n = 0;
+
+        if (root == 0)
+                return t->n_tasks;
+        for (Task *i = task_tree_walk_first(t, root); i; i = task_tree_walk_next(t, root, i))
+                n++;
+        return n;
+}
+
+int task_tree_delete(TaskTree *t, uint64_t id, TaskVisitor visitor, void *userdata) {
+        Task *task, **list;
+        size_t n = 0, count;
+
+        task = task_tree_get(t, id);
+        if (!task)
+                return -ENOENT;
+
+        /* Collect the subtree first: reversed, a pre-order list puts every
+         * task before its parent, which is the order subscribers are told
+         * (they never see a child outlive its parent). */
+        count = task_tree_count_subtree(t, id);
+        list = malloc(count * sizeof(Task *));
+        if (!list)
+                return -ENOMEM;
+        for (Task *i = task_tree_walk_first(t, id); i; i = task_tree_walk_next(t, id, i))
+                list[n++] = i;
+
+        if (visitor)
+                for (size_t i = n; i > 0; i--)
+                        visitor(list[i - 1], userdata);
+
+        /* Unlink the subtree's root from its parent; the rest goes with it. */
+        if (task->prev_sibling)
+                task->prev_sibling->next_sibling = task->next_sibling;
+        else
+                task->parent->first_child = task->next_sibling;
+        if (task->next_sibling)
+                task->next_sibling->prev_sibling = task->prev_sibling;
+        else
+                task->parent->last_child = task->prev_sibling;
+        if (task->state == TASK_OPEN)
+                task->parent->n_open_children--;
+
+        for (size_t i = 0; i < n; i++) {
+                if (list[i]->state == TASK_OPEN)
+                        t->n_open--;
+                index_remove(t, list[i]);
+                task_free(list[i]);
+        }
+        t->n_tasks -= n;
+        free(list);
+        return (int) (n > INT32_MAX ? INT32_MAX : n);
+}
+
+bool task_tree_has_followup(const TaskTree *t, const char *call) {
+        if (!call || !*call)
+                return false;
+        for (Followup *f = t->fbuckets[hash_string(call, t->n_fbuckets)]; f; f = f->next)
+                if (strcmp(f->call, call) == 0)
+                        return true;
+        return false;
+}
+
+static int followups_grow(TaskTree *t) {
+        size_t n = t->n_fbuckets * 2;
+        Followup **b;
+
+        b = calloc(n, sizeof(Followup *));
+        if (!b)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->n_fbuckets; i++)
+                for (Followup *f = t->fbuckets[i], *next; f; f = next) {
+                        size_t h = hash_string(f->call, n);
+
+                        next = f->next;
+                        f->next = b[h];
+                        b[h] = f;
+                }
+        free(t->fbuckets);
+        t->fbuckets = b;
+        t->n_fbuckets = n;
+        return 0;
+}
+
+int task_tree_add_followup(TaskTree *t, const char *call, uint64_t task) {
+        Followup *f;
+        size_t h;
+
+        if (!call || !*call)
+                return -EINVAL;
+        if (task_tree_has_followup(t, call))
+                return -EEXIST;
+        if (t->n_followups >= t->n_fbuckets && followups_grow(t) < 0)
+                return -ENOMEM;
+
+        f = calloc(1, sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        f->call = strdup(call);
+        if (!f->call) {
+                free(f);
+                return -ENOMEM;
+        }
+        f->task = task;
+        h = hash_string(call, t->n_fbuckets);
+        f->next = t->fbuckets[h];
+        t->fbuckets[h] = f;
+        t->n_followups++;
+        return 0;
+}
+
+size_t task_tree_followup_count(const TaskTree *t) {
+        return t->n_followups;
+}

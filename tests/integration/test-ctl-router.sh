@@ -1,0 +1,169 @@
+#!/bin/bash
+# callcenterctl's router commands against a real callcenter-routerd on a
+# private bus, without PostgreSQL ([database] url empty):
+#  - the D-Bus commands (call/answer/reject/hangup/operators/calls/status,
+#    -o json, exit statuses 1 and 2);
+#  - the shell over the TCP wire: the seed's lines, exactly, and a ring
+#    timeout's notice printed between two commands.
+set -u
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir/build}"
+# shellcheck source=lib.sh
+. "$top_srcdir/tests/integration/lib.sh"
+
+routerd=$top_builddir/daemons/routerd/callcenter-routerd
+ctl=$top_builddir/tools/callcenterctl
+[ -x "$routerd" ] || skip_all "callcenter-routerd is not built ($routerd)"
+[ -x "$ctl" ] || skip_all "callcenterctl is not built ($ctl)"
+command -v dbus-daemon >/dev/null || skip_all "dbus-daemon missing"
+command -v busctl >/dev/null || skip_all "busctl missing"
+
+dir=$(scratch_dir)
+routerd_pid=
+stop_routerd() {
+        if [ -n "$routerd_pid" ]; then
+                kill "$routerd_pid" 2>/dev/null && wait "$routerd_pid" 2>/dev/null
+                routerd_pid=
+        fi
+}
+cleanup() { stop_routerd; dbus_stop; rm -rf "$dir"; }
+trap cleanup EXIT
+unset CALLCENTER_DATABASE_URL
+
+dbus_start "$dir" || skip_all "cannot start a private dbus-daemon"
+
+free_port() {
+        local p
+        for _ in $(seq 50); do
+                p=$((20000 + RANDOM % 30000))
+                tcp_open 127.0.0.1 "$p" || { echo "$p"; return 0; }
+        done
+        return 1
+}
+
+# start_routerd RING_TIMEOUT: a fresh routerd (operators A B, longest-idle).
+start_routerd() {
+        port=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+        cat >"$dir/callcenter.conf" <<CONF
+[router]
+listen = 127.0.0.1:$port
+operators = A B
+strategy = longest-idle
+ring_timeout = $1
+[database]
+url =
+[events]
+publish = ipc://$dir/events-in
+subscribe = ipc://$dir/events-out
+CONF
+        "$routerd" --user --config="$dir/callcenter.conf" 2>>"$dir/routerd.log" &
+        routerd_pid=$!
+        up() { tcp_open 127.0.0.1 "$port" &&
+                busctl --user call org.callcenter.Router1 /org/callcenter/Router1 org.callcenter.Router1 ListOperators; }
+        if ! wait_for 30 up; then
+                echo "Bail out! routerd did not come up"
+                sed 's/^/# /' "$dir/routerd.log"
+                exit 1
+        fi
+        export CALLCENTER_ROUTER=127.0.0.1:$port
+}
+
+# expect DESCRIPTION EXPECTED-STATUS EXPECTED-STDOUT -- COMMAND...
+expect() {
+        local desc=$1 want_rc=$2 want=$3 out rc; shift 3; [ "$1" = -- ] && shift
+        out=$("$@" 2>"$dir/stderr"); rc=$?
+        if [ "$rc" -eq "$want_rc" ] && [ "$out" = "$want" ]; then
+                ok 0 "$desc"
+        else
+                ok 1 "$desc"
+                diag "command: $*"
+                diag "exit $rc (want $want_rc); stdout:"; printf '%s\n' "$out" | sed 's/^/#   /'
+                diag "want:"; printf '%s\n' "$want" | sed 's/^/#   /'
+                sed 's/^/# stderr: /' "$dir/stderr"
+        fi
+}
+cc() { "$ctl" --user "$@"; }
+
+start_routerd 60s
+
+# ---- D-Bus commands ------------------------------------------------------------
+expect "call 1 rings A" 0 $'Call 1 received\nCall 1 ringing for operator A' -- cc call 1
+expect "call 2 rings B" 0 $'Call 2 received\nCall 2 ringing for operator B' -- cc call 2
+expect "call 3 waits" 0 $'Call 3 received\nCall 3 waiting in queue' -- cc call 3
+expect "answer A" 0 'Call 1 answered by operator A' -- cc answer A
+expect "operators -o json" 0 \
+'{"operator":"A","state":"busy","call":"1","status":"available"}
+{"operator":"B","state":"ringing","call":"2","status":"available"}' -- cc operators -o json
+out=$(cc calls -o json)
+check "calls -o json: queue order first, D-Bus field names" -- \
+        python3 -c 'import json,sys
+rows=[json.loads(l) for l in sys.argv[1].splitlines()]
+assert [r["call"] for r in rows] == ["3","2","1"], rows
+assert [r["state"] for r in rows] == ["queued","ringing","answered"], rows
+assert rows[1]["operator"] == "B" and rows[0]["operator"] == ""
+assert all(set(r) == {"call","state","operator","waited_usec"} for r in rows)
+assert all(isinstance(r["waited_usec"], int) for r in rows)' "$out"
+out=$(cc operators)
+check "operators: aligned table with a header" -- \
+        grep -qE '^OPERATOR +STATE +CALL +STATUS$' <<<"$out"
+check "operators: A busy with 1" -- grep -qE '^A +busy +1 +available$' <<<"$out"
+out=$(cc calls)
+check "calls: table with 3 rows" -- test "$(wc -l <<<"$out")" -eq 4
+expect "hangup 1: finished, A takes the queued call 3" 0 \
+        $'Call 1 finished and operator A available\nCall 3 ringing for operator A' -- cc hangup 1
+expect "hangup 2 while ringing: missed" 0 'Call 2 missed' -- cc hangup 2
+expect "reject A: call 3 goes to B" 0 $'Call 3 rejected by operator A\nCall 3 ringing for operator B' -- cc reject A
+expect "call -o json" 0 '{"call":"4","state":"ringing","operator":"A"}' -- cc call 4 -o json
+expect "answer -o json" 0 '{"operator":"A","call":"4"}' -- cc -o json answer A
+expect "hangup -o json" 0 '{"call":"4","outcome":"finished"}' -- cc hangup 4 -o json
+expect "hangup 3" 0 'Call 3 missed' -- cc hangup 3
+out=$(cc status -o json)
+check "status -o json" -- python3 -c 'import json,sys
+s=json.loads(sys.argv[1])
+assert s["queue_length"] == 0 and s["operators_available"] == 2, s
+assert s["strategy"] == "longest-idle" and s["ring_timeout_usec"] == 60000000, s' "$out"
+expect "answer by an operator who is not ringing: refused" 1 '' -- cc answer A
+check "  with the router's message on stderr" -- test -s "$dir/stderr"
+expect "answer by an unknown operator: refused" 1 '' -- cc answer Z
+expect "hangup of an unknown call: refused" 1 '' -- cc hangup 99
+expect "call without an id: usage" 2 '' -- cc call
+expect "call with two ids: usage" 2 '' -- cc call 1 2
+expect "id with a blank: usage" 2 '' -- cc call 'a b'
+expect "operator add C" 0 'Operator C added' -- cc operator add C
+expect "operator status C paused" 0 'Operator C paused' -- cc operator status C paused
+expect "operator status with a bad status: usage" 2 '' -- cc operator status C asleep
+expect "operator rm C" 0 'Operator C removed' -- cc operator rm C
+expect "operator rm C again: refused" 1 '' -- cc operator rm C
+
+# ---- the shell over the TCP wire: the seed dialogue ----------------------------
+expect "shell: call/answer/reject/hangup print the seed lines" 0 \
+'Call 10 received
+Call 10 ringing for operator A
+Call 11 received
+Call 11 ringing for operator B
+Call 12 received
+Call 12 waiting in queue
+Call 10 answered by operator A
+Call 11 rejected by operator B
+Call 11 ringing for operator B
+Call 10 finished and operator A available
+Call 12 ringing for operator A
+Call 11 missed
+Call 12 missed' -- bash -c 'printf "%s\n" "call 10" "call 11" "call 12" "answer A" "reject B" "hangup 10" "hangup 11" "hangup 12" quit "call 13" | "$0" --user shell' "$ctl"
+expect "shell: quit leaves before later lines" 0 '' -- bash -c 'printf "quit\ncall 20\n" | "$0" --user shell' "$ctl"
+check "  and call 20 was never placed" -- bash -c '! "$0" --user calls | grep -q "^20 "' "$ctl"
+stop_routerd
+
+# ---- a ring timeout's notice arrives between two commands -------------------------
+start_routerd 1s
+out=$({ echo "call 30"; sleep 2.5; echo "hangup 30"; echo quit; } | "$ctl" --user shell 2>"$dir/stderr")
+want='Call 30 received
+Call 30 ringing for operator A
+Call 30 ignored by operator A
+Call 30 ringing for operator B'
+check "shell: the ignored notice is printed as it arrives" -- test "$(head -n4 <<<"$out")" = "$want"
+check "  and the next command still works" -- test "$(sed -n '$p' <<<"$out")" = "Call 30 missed"
+[ "$(head -n4 <<<"$out")" = "$want" ] || { diag "got:"; printf '%s\n' "$out" | sed 's/^/#   /'; }
+stop_routerd
+
+done_testing
