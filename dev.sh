@@ -20,8 +20,9 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$top"
 dev=$top/.dev
 
-# The daemons `up` starts, in start order (stopped in reverse). Adding a
-# daemon is one word here; its binary is build/daemons/<name>/callcenter-<name>.
+# The daemons `up` starts, in start order. The first is the event hub: it
+# starts first and stops last. Adding a daemon is one word here; its binary
+# is build/daemons/<name>/callcenter-<name>.
 # Give it a ready_<name> function below if "the process is alive" is not
 # enough to know it serves.
 DAEMONS=(eventd routerd taskd campaignd dialerd)
@@ -106,21 +107,31 @@ rpm_install() {
         dnf -y -q install "$@" >>"$log" 2>&1
 }
 
+# The command a non-root user should run for packages PKG...
+install_hint() {
+        local d=$1; shift
+        if [ "$d" = debian ]; then
+                echo "sudo apt-get install $*"
+        else
+                echo "sudo dnf install -y epel-release dnf-plugins-core && sudo dnf config-manager --set-enabled crb && sudo dnf install $*"
+        fi
+}
+
 # Install what is missing. Root installs; anyone else is told what to run.
 # A missing build dependency is fatal; a missing run dependency is not.
 cmd_deps() {
-        local d missing_build=() missing_run=() mgr
+        local d missing_build=() missing_run=()
         mkdir -p "$dev/log"
         d=$(distro)
         case $d in
         debian)
                 mapfile -t missing_build < <(deb_missing "${DEB_BUILD[@]}")
                 mapfile -t missing_run < <(deb_missing "${DEB_RUN[@]}")
-                mgr="apt-get install" ;;
+                ;;
         rocky)
                 mapfile -t missing_build < <(rpm_missing "${RPM_BUILD[@]}")
                 mapfile -t missing_run < <(rpm_missing "${RPM_RUN[@]}")
-                mgr="dnf install (with EPEL and CRB enabled)" ;;
+                ;;
         *)
                 say "dev.sh: unknown distribution (no apt-get or dnf): install the build dependencies by hand:"
                 say "  gcc make autoconf automake libtool pkg-config, and the -dev(el) packages of"
@@ -132,23 +143,26 @@ cmd_deps() {
         if ! is_root; then
                 if [ ${#missing_build[@]} -gt 0 ]; then
                         say "dev.sh: missing build dependencies: ${missing_build[*]}"
-                        say "  install them with: sudo ${mgr%% (*} ${missing_build[*]} ${missing_run[*]}"
+                        say "  install them with: $(install_hint "$d" "${missing_build[@]}" "${missing_run[@]}")"
                         exit 1
                 fi
                 say "dev.sh: missing run/test dependencies (the tests that need them will skip): ${missing_run[*]}"
-                say "  install them with: sudo ${mgr%% (*} ${missing_run[*]}"
+                say "  install them with: $(install_hint "$d" "${missing_run[@]}")"
                 return 0
         fi
 
-        say "dev.sh: installing ${missing_build[*]} ${missing_run[*]} ($d; log in .dev/log/deps.log)"
-        if [ "$d" = debian ]; then
-                deb_install "${missing_build[@]}" "${missing_run[@]}" ||
-                        { [ ${#missing_build[@]} -eq 0 ] || deb_install "${missing_build[@]}"; } ||
-                        die "could not install ${missing_build[*]}; see .dev/log/deps.log"
-        else
-                rpm_install "${missing_build[@]}" "${missing_run[@]}" ||
-                        { [ ${#missing_build[@]} -eq 0 ] || rpm_install "${missing_build[@]}"; } ||
-                        die "could not install ${missing_build[*]}; see .dev/log/deps.log"
+        local all=("${missing_build[@]}" "${missing_run[@]}") install=deb_install p
+        [ "$d" = debian ] || install=rpm_install
+        say "dev.sh: installing ${all[*]} ($d; log in .dev/log/deps.log)"
+        # All at once is fastest; if that fails, one package may be unknown on
+        # this release: then the build ones together (fatal), the others one
+        # by one (not fatal), so one missing package does not block the rest.
+        if ! $install "${all[@]}"; then
+                if [ ${#missing_build[@]} -gt 0 ]; then
+                        $install "${missing_build[@]}" ||
+                                die "could not install ${missing_build[*]}; see .dev/log/deps.log"
+                fi
+                for p in "${missing_run[@]}"; do $install "$p" || true; done
         fi
         # Some run dependencies may not exist on this release: say which.
         if [ "$d" = debian ]; then
@@ -384,30 +398,45 @@ cmd_up() {
         print_exports
 }
 
-# stop_pid PIDFILE NAME: SIGTERM, up to 10 s for a clean exit, then SIGKILL.
-stop_pid() {
-        local pidfile=$1 name=$2 pid t
-        if pid_alive "$pidfile" "$name"; then
-                pid=$(cat "$pidfile")
-                kill -TERM "$pid" 2>/dev/null || true
-                t=$((SECONDS + 10))
-                while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$t" ]; do sleep 0.1; done
-                if kill -0 "$pid" 2>/dev/null; then
-                        say "dev.sh: $name did not stop within 10 s, killing it"
-                        kill -KILL "$pid" 2>/dev/null || true
+# stop_pids NAME...: SIGTERM to each .dev/run/NAME.pid that runs, up to 10 s
+# for all of them to exit cleanly (they flush to PostgreSQL and the hub),
+# then SIGKILL for what is left. The pids are signalled together so that
+# `down` takes as long as the slowest, not the sum.
+stop_pids() {
+        local name pid pids=() names=() t i left
+        for name in "$@"; do
+                if pid_alive "$dev/run/$name.pid" "$name"; then
+                        pid=$(cat "$dev/run/$name.pid")
+                        say "dev.sh: stopping $name"
+                        kill -TERM "$pid" 2>/dev/null || true
+                        pids+=("$pid")
+                        names+=("$name")
                 fi
-        fi
-        rm -f "$pidfile"
+                rm -f "$dev/run/$name.pid"
+        done
+        t=$((SECONDS + 10))
+        while :; do
+                left=0
+                for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+                [ "$left" = 0 ] && return 0
+                [ "$SECONDS" -lt "$t" ] || break
+                sleep 0.1
+        done
+        for i in "${!pids[@]}"; do
+                if kill -0 "${pids[i]}" 2>/dev/null; then
+                        say "dev.sh: ${names[i]} did not stop within 10 s, killing it"
+                        kill -KILL "${pids[i]}" 2>/dev/null || true
+                fi
+        done
 }
 
 cmd_down() {
-        local i name dir bin
-        for ((i = ${#DAEMONS[@]} - 1; i >= 0; i--)); do
-                name=callcenter-${DAEMONS[i]}
-                [ -f "$dev/run/$name.pid" ] || continue
-                say "dev.sh: stopping $name"
-                stop_pid "$dev/run/$name.pid" "$name"
-        done
+        local name dir bin others=()
+        # The hub (DAEMONS[0]) goes last, so that the others' final events
+        # still reach it and its archive.
+        for name in "${DAEMONS[@]:1}"; do others+=("callcenter-$name"); done
+        stop_pids "${others[@]}"
+        stop_pids "callcenter-${DAEMONS[0]}"
         if [ -e "$dev/pg" ]; then
                 dir=$(readlink -f "$dev/pg")
                 if bin=$(pg_bindir) && [ -f "$dir/data/PG_VERSION" ] &&
@@ -417,19 +446,27 @@ cmd_down() {
                 fi
         fi
         if [ -f "$dev/run/dbus-daemon.pid" ]; then
-                say "dev.sh: stopping the bus"
-                stop_pid "$dev/run/dbus-daemon.pid" dbus-daemon
+                stop_pids dbus-daemon
                 rm -f "$dev/bus"
         fi
 }
 
 cmd_status() {
-        local name f
+        local name f dir bin any=0
         for f in "$dev"/run/*.pid; do
-                [ -e "$f" ] || { say "nothing running"; return 0; }
+                [ -e "$f" ] || continue
+                any=1
                 name=$(basename "$f" .pid)
                 if pid_alive "$f" "$name"; then echo "$name: running (pid $(cat "$f"))"; else echo "$name: dead"; fi
         done
+        if [ -e "$dev/pg" ]; then
+                dir=$(readlink -f "$dev/pg")
+                if bin=$(pg_bindir) && pg_as "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+                        any=1
+                        echo "postgresql: running (port $(cat "$dir/port" 2>/dev/null), data in $dir)"
+                fi
+        fi
+        [ "$any" = 1 ] || echo "nothing running"
 }
 
 cmd_run() {
@@ -460,6 +497,10 @@ cmd_clean() {
 }
 
 # --- test -------------------------------------------------------------------------
+# A hung test must not hang CI without a verdict: every make run is bounded
+# (seconds; override with CHECK_TIMEOUT).
+CHECK_TIMEOUT=${CHECK_TIMEOUT:-2400}
+
 # Sums automake's per-test-case counts ("# PASS:  12") over test-suite.log files.
 count_results() {
         local f
@@ -467,6 +508,13 @@ count_results() {
                 [ -f "$f" ] || continue
                 awk '/^# (PASS|FAIL|XPASS|ERROR|SKIP|XFAIL):/ { gsub(":", "", $2); print $2, $3 }' "$f"
         done
+}
+
+# When make check was cut short there is no test-suite.log: count the
+# per-test-case results of the tests that did finish from their .trs files.
+count_trs() {
+        find "$1" -name '*.trs' -not -path '*/callcenter-[0-9]*' -newer "$2" -print0 2>/dev/null |
+                xargs -0r cat | awk '/^:test-result: / { print $2, 1 }'
 }
 
 # The tails of failing tests' logs, from the .trs files automake leaves.
@@ -477,42 +525,51 @@ show_failures() {
                 say ""
                 say "==== ${log#"$top"/} (last 40 lines) ===="
                 tail -n 40 "$log" >&2
-        done < <(grep -lE '^:test-result: (FAIL|XPASS|ERROR)' -r --include='*.trs' "$dir" 2>/dev/null || true)
+        done < <(grep -lE '^:test-result: (FAIL|XPASS|ERROR)' -r --include='*.trs' "$@" 2>/dev/null || true)
 }
 
 cmd_test() {
-        local pass=0 fail=0 skip=0 kind n extra_fail=() d logs=()
+        local pass=0 fail=0 skip=0 kind n extra_fail=() d stamp logs=() results
         cmd_deps
         regen
         mkdir -p "$dev/log"
+        results=$dev/log/results
+        : >"$results"
 
         # Failures to build count as failures: the tests they gate never ran.
         for d in build build-asan; do
                 local args=()
                 [ "$d" = build-asan ] && args=(--enable-sanitizers)
                 if ! (build_dir "$d" "${args[@]}"); then
-                        extra_fail+=("$d: build failed")
+                        extra_fail+=("$d: build failed; see .dev/log/$d.log")
                         continue
                 fi
                 say "dev.sh: make check in $d/ (log in .dev/log/$d-check.log)"
                 rm -f "$top/$d/test-suite.log"
-                make -C "$top/$d" -j"${JOBS:-2}" check >"$dev/log/$d-check.log" 2>&1 || true
+                stamp=$dev/log/$d-check.stamp
+                touch "$stamp"
+                timeout --kill-after=30 "$CHECK_TIMEOUT" make -C "$top/$d" -j"${JOBS:-2}" check \
+                        >"$dev/log/$d-check.log" 2>&1 || true
                 if [ -f "$top/$d/test-suite.log" ]; then
                         logs+=("$top/$d/test-suite.log")
-                        show_failures "$top/$d"
+                        count_results "$top/$d/test-suite.log" >>"$results"
                 else
                         tail -n 30 "$dev/log/$d-check.log" >&2
-                        extra_fail+=("$d: make check did not run the tests")
+                        extra_fail+=("$d: make check did not finish; see .dev/log/$d-check.log")
+                        count_trs "$top/$d" "$stamp" >>"$results"
                 fi
+                show_failures "$top/$d" --exclude-dir='callcenter-[0-9]*'
         done
 
-        # distcheck: the tarball is complete, builds out of tree, tests pass,
-        # installs and uninstalls cleanly. Counted as one test case.
+        # distcheck: the tarball is complete, builds out of tree, its tests
+        # pass, it installs and uninstalls cleanly. Counted as one test case.
         say "dev.sh: make distcheck in build/ (log in .dev/log/distcheck.log)"
-        if make -C "$top/build" -j"${JOBS:-2}" distcheck >"$dev/log/distcheck.log" 2>&1; then
+        if timeout --kill-after=30 "$CHECK_TIMEOUT" make -C "$top/build" -j"${JOBS:-2}" distcheck \
+                >"$dev/log/distcheck.log" 2>&1; then
                 pass=$((pass + 1))
         else
-                tail -n 40 "$dev/log/distcheck.log" >&2
+                grep -E 'Error|error:|No rule|FAIL' "$dev/log/distcheck.log" | tail -n 20 >&2
+                show_failures "$top"/build/callcenter-[0-9]*/_build
                 extra_fail+=("make distcheck failed; see .dev/log/distcheck.log")
         fi
 
@@ -522,14 +579,14 @@ cmd_test() {
                 FAIL | XPASS | ERROR) fail=$((fail + n)) ;;
                 SKIP) skip=$((skip + n)) ;;
                 esac
-        done < <(count_results "${logs[@]}")
+        done <"$results"
 
+        for d in "${logs[@]}"; do
+                say "dev.sh: ${d#"$top"/}: $(grep -E '^# (TOTAL|PASS|FAIL|SKIP|ERROR|XPASS):' "$d" | tr -s ' ' | tr '\n' ' ')"
+        done
         for d in "${extra_fail[@]}"; do
                 say "dev.sh: FAILED: $d"
                 fail=$((fail + 1))
-        done
-        for d in "${logs[@]}"; do
-                say "dev.sh: ${d#"$top"/}: $(grep -E '^# (TOTAL|PASS|FAIL|SKIP|ERROR|XPASS):' "$d" | tr -s ' ' | tr '\n' ' ')"
         done
         echo "$pass passed, $fail failed, $skip skipped"
         [ "$fail" -eq 0 ]

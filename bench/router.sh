@@ -113,29 +113,32 @@ CONF
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 echo "# callcenter-routerd bench: $(nproc) CPUs, $secs s per run, load generator and server share the machine"
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
 
-# ---- 1. echo server --------------------------------------------------------------
+# ---- 1. echo server and routerd, persistence off; 2. D-Bus ----------------------------
+# Both servers run at once and each shape is measured on one, then at once
+# on the other, so that a change in the machine's load between the two
+# skews their ratio as little as possible.
 "$echo_server" --listen 127.0.0.1:0 --ready-file "$dir/echo.addr" >/dev/null &
 echo_pid=$!
 wait_for 10 test -s "$dir/echo.addr" || { echo "router bench: echo-server did not start" >&2; exit 1; }
 echo_addr=$(cat "$dir/echo.addr")
+if [ "$have_routerd" = yes ]; then
+        start_routerd ""
+        # 1,000 operators so that the 512 concurrent callers of 16x32 mostly
+        # ring someone (a config line holds only a few: the rest come over D-Bus).
+        "$load" add-operators --user -n 998 -p 64 --prefix op >/dev/null || exit 1
+fi
 echo "## TCP wire: call / answer / hangup"
 for shape in "1 1" "16 1" "16 32"; do
         # shellcheck disable=SC2086
         run_wire echo "$echo_addr" $shape
+        # shellcheck disable=SC2086
+        [ "$have_routerd" = yes ] && run_wire routerd "$router_addr" $shape
 done
 kill "$echo_pid"; wait "$echo_pid" 2>/dev/null; echo_pid=
 [ "$have_routerd" = yes ] || exit 0
 
-# ---- 1b. routerd, persistence off; 2. D-Bus ----------------------------------------
-# 1,000 operators so that the 512 concurrent callers of 16x32 mostly ring
-# someone (the config line holds only a few: the rest come over D-Bus).
-start_routerd ""
-"$load" add-operators --user -n 998 -p 64 --prefix op >/dev/null || exit 1
-for shape in "1 1" "16 1" "16 32"; do
-        # shellcheck disable=SC2086
-        run_wire routerd "$router_addr" $shape
-done
 echo "## D-Bus: PlaceCall / Hangup pairs, 64 in flight"
 dbus_out=$("$load" dbus --user -p 64 -d "$secs" --prefix dbus) || echo "router bench: D-Bus run reported errors" >&2
 dbus_cps=$(field cps "$dbus_out")
@@ -199,4 +202,5 @@ if [ "$persist" = yes ]; then
         printf '%-52s %6s\n' "persistence on / off throughput at 16x1" "$r_pg1"
 fi
 printf '%-52s %6s\n' "D-Bus calls/s (PlaceCall/Hangup, 64 in flight)" "${dbus_cps:-n/a}"
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit 0

@@ -26,6 +26,13 @@
  *    (0 = none); retries wait 100 ms, doubling up to reconnect_max (0 = 5 s).
  *    Host names are resolved inside PQconnectStart, which blocks for that
  *    long: prefer socket paths or hostaddr= when the resolver may be slow;
+ *    Over TCP the link asks for keepalives (30 s idle, 3 x 10 s) and
+ *    tcp_user_timeout=30000 so that a vanished host is noticed; the url may
+ *    override them;
+ *  - migrations run inside one transaction: a file in sql/ must not contain
+ *    BEGIN/COMMIT, COPY FROM STDIN or CREATE INDEX CONCURRENTLY. A failing
+ *    one is logged (file and server message), rolled back with everything
+ *    of that attempt, and retried with the backoff; jobs wait meanwhile;
  *  - logging: the first failure of an outage is a warning ("Cannot connect
  *    to the database ..." / "Lost the database connection ..."), the return
  *    a notice ("Database connection restored ..."); a failed migration, a

@@ -33,6 +33,7 @@ static inline void diag(const char *fmt, ...) {
         va_end(ap);
 }
 
+static inline int ok_v(int cond, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static inline int ok_v(int cond, const char *fmt, va_list ap) {
         tap_run++;
         if (!cond)

@@ -83,16 +83,23 @@ char *ctl_format_local_time(char buf[static CTL_LOCAL_TIME_MAX], usec_t t) {
         return buf;
 }
 
+/*
+ * stdio keeps only a sticky error flag, while errno is soon overwritten (by
+ * libpq's next recv, say). Remember what the first failure was, so that a
+ * closed pipe is still told apart from a full disk when checked later.
+ */
+static int output_error;
+
 int ctl_output_error(void) {
-        if (!ferror(stdout))
-                return 0;
-        return errno == EPIPE ? -EPIPE : -EIO;
+        if (output_error == 0 && ferror(stdout))
+                output_error = errno == EPIPE ? -EPIPE : -EIO;
+        return output_error;
 }
 
 int ctl_flush(void) {
-        if (fflush(stdout) != 0 || ferror(stdout))
-                return errno == EPIPE ? -EPIPE : -EIO;
-        return 0;
+        if (output_error == 0 && fflush(stdout) != 0)
+                output_error = errno == EPIPE ? -EPIPE : -EIO;
+        return ctl_output_error();
 }
 
 int ctl_print_json(struct json_object *o) {

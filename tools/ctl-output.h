@@ -59,5 +59,5 @@ int ctl_print_json(struct json_object *o);
 /* Flush stdout. Returns 0, -EPIPE (reader gone), -EIO. */
 int ctl_flush(void);
 
-/* Whether stdout has failed so far (0, -EPIPE, -EIO), without flushing. */
+/* Whether stdout has failed so far: 0, or the first failure (-EPIPE, -EIO). */
 int ctl_output_error(void);

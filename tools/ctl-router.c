@@ -221,7 +221,7 @@ static int print_messages(struct json_object *obj) {
  * partial line (the connection is unusable).
  */
 static int wire_next_line(RouterWire *w, struct json_object **ret) {
-        char *nl = memchr(w->buf, '\n', w->len);
+        char *nl = w->len > 0 ? memchr(w->buf, '\n', w->len) : NULL;
         size_t used;
         int r;
 
@@ -863,26 +863,37 @@ static void print_table(const char *const *header, size_t ncol, char *const *cel
  * busy on a call shows "busy" whatever its status, so ask the object
  * manager once rather than every child. Best effort: NULL when it fails.
  */
+typedef struct StatusEntry {
+        char *id, *status;
+} StatusEntry;
+
 typedef struct StatusMap {
-        char **ids, **statuses;
+        StatusEntry *entries;   /* sorted by id once loaded */
         size_t n;
 } StatusMap;
 
 static void status_map_done(StatusMap *m) {
         for (size_t i = 0; i < m->n; i++) {
-                free(m->ids[i]);
-                free(m->statuses[i]);
+                free(m->entries[i].id);
+                free(m->entries[i].status);
         }
-        free(m->ids);
-        free(m->statuses);
+        free(m->entries);
         *m = (StatusMap) {};
 }
 
+static int status_entry_cmp(const void *a, const void *b) {
+        return strcmp(((const StatusEntry *) a)->id, ((const StatusEntry *) b)->id);
+}
+
+/* Binary search: a router may have 10,000 operators. */
 static const char *status_map_get(const StatusMap *m, const char *id) {
-        for (size_t i = 0; i < m->n; i++)
-                if (strcmp(m->ids[i], id) == 0)
-                        return m->statuses[i];
-        return NULL;
+        StatusEntry key = { .id = (char *) id };
+        const StatusEntry *e;
+
+        if (m->n == 0)
+                return NULL;
+        e = bsearch(&key, m->entries, m->n, sizeof *m->entries, status_entry_cmp);
+        return e ? e->status : NULL;
 }
 
 /* Read one a{sv} of the operator interface: Id and Status. */
@@ -965,26 +976,21 @@ static int status_map_load(Ctl *ctl, StatusMap *ret) {
                         continue;
                 if (m.n == alloc) {
                         size_t na = alloc ? alloc * 2 : 16;
-                        char **a = realloc(m.ids, na * sizeof(char *)), **b;
+                        StatusEntry *a = realloc(m.entries, na * sizeof *a);
                         if (!a) {
                                 r = -ENOMEM;
                                 goto fail;
                         }
-                        m.ids = a;
-                        b = realloc(m.statuses, na * sizeof(char *));
-                        if (!b) {
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        m.statuses = b;
+                        m.entries = a;
                         alloc = na;
                 }
-                m.ids[m.n] = TAKE_PTR(id);
-                m.statuses[m.n] = TAKE_PTR(status);
+                m.entries[m.n] = (StatusEntry) { .id = TAKE_PTR(id), .status = TAKE_PTR(status) };
                 m.n++;
         }
         if (r < 0)
                 goto fail;
+        if (m.n > 0)
+                qsort(m.entries, m.n, sizeof *m.entries, status_entry_cmp);
         *ret = m;
         return 0;
 fail:
@@ -1100,11 +1106,16 @@ int verb_router_calls(Ctl *ctl, const CtlCommand *cmd, int argc, char **argv) {
 /* ---- status and statistics ---------------------------------------------------- */
 
 /*
- * One variant's value as JSON: the basic types D-Bus properties and
- * statistics use. Anything else is skipped and becomes null, so that a
- * newer router's extra field does not break an older client.
+ * The next value of m, of the single complete type at the read position, as
+ * JSON: basic types as numbers, strings and booleans, variants by their
+ * content, dictionaries with string keys (a{sv}, a{sa{sv}} ...) as objects,
+ * other arrays and structs as arrays. Unusual types (file descriptors,
+ * dictionaries with other keys) are skipped and become null: a newer
+ * router's extra field must not break an older client. *ret may be NULL
+ * (JSON null) on success.
  */
-static int variant_to_json(sd_bus_message *m, struct json_object **ret) {
+static int value_to_json(sd_bus_message *m, struct json_object **ret) {
+        _cleanup_(json_object_putp) struct json_object *o = NULL;
         const char *contents;
         char type;
         int r;
@@ -1112,31 +1123,79 @@ static int variant_to_json(sd_bus_message *m, struct json_object **ret) {
         r = sd_bus_message_peek_type(m, &type, &contents);
         if (r < 0)
                 return r;
-        if (type != 'v')
+        if (r == 0)
                 return -EBADMSG;
-        r = sd_bus_message_enter_container(m, 'v', contents);
-        if (r < 0)
-                return r;
 
-        union {
-                uint8_t y;
-                int b;
-                int16_t n;
-                uint16_t q;
-                int32_t i;
-                uint32_t u;
-                int64_t x;
-                uint64_t t;
-                double d;
-                const char *s;
-        } v;
-        struct json_object *o = NULL;
+        if (type == SD_BUS_TYPE_VARIANT || type == SD_BUS_TYPE_STRUCT || type == SD_BUS_TYPE_ARRAY) {
+                bool dict = type == SD_BUS_TYPE_ARRAY && contents[0] == '{' && contents[1] == 's';
 
-        if (contents[1] == '\0' && strchr("ybnqiuxtdsog", contents[0])) {
-                r = sd_bus_message_read_basic(m, contents[0], &v);
+                if (type == SD_BUS_TYPE_ARRAY && contents[0] == '{' && !dict)
+                        goto skip;
+                r = sd_bus_message_enter_container(m, type, contents);
                 if (r < 0)
                         return r;
-                switch (contents[0]) {
+                if (type == SD_BUS_TYPE_VARIANT)
+                        r = value_to_json(m, &o);
+                else {
+                        o = dict ? json_object_new_object() : json_object_new_array();
+                        if (!o)
+                                return -ENOMEM;
+                        for (;;) {
+                                struct json_object *v = NULL;
+                                const char *key;
+
+                                if (dict) {
+                                        /* "{sv}" -> "sv": the entry's own signature. */
+                                        char entry[256];
+                                        snprintf(entry, sizeof entry, "%.*s", (int) strlen(contents) - 2, contents + 1);
+                                        r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, entry);
+                                        if (r <= 0)
+                                                break;
+                                        if ((r = sd_bus_message_read(m, "s", &key)) < 0 ||
+                                            (r = value_to_json(m, &v)) < 0)
+                                                return r;
+                                        if (json_object_object_add(o, key, v) < 0)
+                                                return json_object_put(v), -ENOMEM;
+                                        if ((r = sd_bus_message_exit_container(m)) < 0)
+                                                return r;
+                                } else {
+                                        r = sd_bus_message_at_end(m, false);
+                                        if (r != 0)
+                                                break;
+                                        if ((r = value_to_json(m, &v)) < 0)
+                                                return r;
+                                        if (json_object_array_add(o, v) < 0)
+                                                return json_object_put(v), -ENOMEM;
+                                }
+                        }
+                }
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(o);
+                return 0;
+        }
+
+        if (strchr("ybnqiuxtdsog", type)) {
+                union {
+                        uint8_t y;
+                        int b;
+                        int16_t n;
+                        uint16_t q;
+                        int32_t i;
+                        uint32_t u;
+                        int64_t x;
+                        uint64_t t;
+                        double d;
+                        const char *s;
+                } v;
+
+                r = sd_bus_message_read_basic(m, type, &v);
+                if (r < 0)
+                        return r;
+                switch (type) {
                 case 'y': o = json_object_new_int(v.y); break;
                 case 'b': o = json_object_new_boolean(v.b); break;
                 case 'n': o = json_object_new_int(v.n); break;
@@ -1150,48 +1209,48 @@ static int variant_to_json(sd_bus_message *m, struct json_object **ret) {
                 }
                 if (!o)
                         return -ENOMEM;
-        } else if ((r = sd_bus_message_skip(m, contents)) < 0)
-                return r;
-
-        r = sd_bus_message_exit_container(m);
-        if (r < 0) {
-                json_object_put(o);
-                return r;
+                *ret = TAKE_PTR(o);
+                return 0;
         }
-        *ret = o;
+
+skip:
+        if (type == SD_BUS_TYPE_ARRAY) {
+                char sig[256];
+                snprintf(sig, sizeof sig, "a%s", contents);
+                r = sd_bus_message_skip(m, sig);
+        } else {
+                char sig[2] = { type, 0 };
+                r = sd_bus_message_skip(m, sig);
+        }
+        if (r < 0)
+                return r;
+        *ret = NULL;
         return 0;
 }
 
-/* Read a{sv} into one JSON object, keys as given or through rename(). */
+/* Read a{sv} into one JSON object, keys as given or through rename()
+ * (which returns NULL to drop a key). */
 static int dict_to_json(sd_bus_message *m, const char *(*rename)(const char *), struct json_object **ret) {
-        _cleanup_(json_object_putp) struct json_object *obj = json_object_new_object();
+        _cleanup_(json_object_putp) struct json_object *obj = NULL, *all = NULL;
         int r;
 
+        r = value_to_json(m, &all);
+        if (r < 0)
+                return r;
+        if (!json_object_is_type(all, json_type_object))
+                return -EBADMSG;
+        if (!rename) {
+                *ret = TAKE_PTR(all);
+                return 0;
+        }
+        obj = json_object_new_object();
         if (!obj)
                 return -ENOMEM;
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                struct json_object *val = NULL;
-                const char *key;
-
-                if ((r = sd_bus_message_read(m, "s", &key)) < 0 || (r = variant_to_json(m, &val)) < 0)
-                        return r;
-                if (rename)
-                        key = rename(key);
-                if (key && json_object_object_add(obj, key, val) < 0)
+        json_object_object_foreach(all, key, val) {
+                const char *k = rename(key);
+                if (k && json_object_object_add(obj, k, json_object_get(val)) < 0)
                         return -ENOMEM;
-                if (!key)
-                        json_object_put(val);
-                if ((r = sd_bus_message_exit_container(m)) < 0)
-                        return r;
         }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
         *ret = TAKE_PTR(obj);
         return 0;
 }
@@ -1250,10 +1309,32 @@ int verb_router_status(Ctl *ctl, const CtlCommand *cmd, int argc, char **argv) {
         return finish_output(ctl_output_error());
 }
 
+/*
+ * "key: value" lines in the router's order, values aligned; an object (the
+ * per-queue figures) becomes a heading with its own lines indented below.
+ */
+static void print_stats_object(struct json_object *obj, int indent) {
+        size_t width = 0;
+
+        json_object_object_foreach(obj, k0, v0)
+                if (!json_object_is_type(v0, json_type_object) && strlen(k0) > width)
+                        width = strlen(k0);
+        json_object_object_foreach(obj, key, val) {
+                if (json_object_is_type(val, json_type_object)) {
+                        printf("%*s%s:\n", indent, "", key);
+                        print_stats_object(val, indent + 2);
+                } else if (json_object_is_type(val, json_type_double))
+                        printf("%*s%s:%*s %.3f\n", indent, "", key, (int) (width - strlen(key)), "",
+                               json_object_get_double(val));
+                else
+                        printf("%*s%s:%*s %s\n", indent, "", key, (int) (width - strlen(key)), "",
+                               val ? json_object_get_string(val) : "-");
+        }
+}
+
 int verb_router_stats(Ctl *ctl, const CtlCommand *cmd, int argc, char **argv) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(json_object_putp) struct json_object *obj = NULL;
-        size_t width = 0;
         int r;
 
         if (parse_no_args(ctl, cmd, argc, argv, &r) == 0)
@@ -1268,16 +1349,7 @@ int verb_router_stats(Ctl *ctl, const CtlCommand *cmd, int argc, char **argv) {
         if (ctl->output == CTL_OUTPUT_JSON)
                 return finish_output(ctl_print_json(obj));
 
-        /* "key: value", in the router's order, values aligned. */
-        json_object_object_foreach(obj, k0, v0) {
-                (void) v0;
-                if (strlen(k0) > width)
-                        width = strlen(k0);
-        }
-        json_object_object_foreach(obj, key, val) {
-                printf("%s:%*s %s\n", key, (int) (width - strlen(key)), "",
-                       val ? json_object_get_string(val) : "-");
-        }
+        print_stats_object(obj, 0);
         return finish_output(ctl_output_error());
 }
 

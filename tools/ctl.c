@@ -280,12 +280,10 @@ int ctl_load_config(Ctl *ctl) {
                 {},
         };
 
+        /* On failure config_load() has said what and where (file:line). */
         r = config_load(ctl->config_path, sections);
         if (r < 0) {
                 config_free(sections);
-                /* config_load() logged the file:line detail already. */
-                ctl_error("cannot load the configuration %s: %s",
-                          ctl->config_path ?: config_default_path(), strerror(-r));
                 return r;
         }
 

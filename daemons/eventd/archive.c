@@ -50,6 +50,7 @@ struct Archive {
 typedef struct Batch {
         Archive *archive;
         size_t rows;
+        usec_t queued;          /* CLOCK_MONOTONIC when handed to the link */
         char name[SD_ID128_STRING_MAX + 24];
 } Batch;
 
@@ -92,6 +93,8 @@ static void on_batch_done(DbLink *l, int error, PGresult *res, void *userdata) {
 
         if (error == 0) {
                 a->stats.stored += b->rows;
+                log_debug("Archive batch %s: %zu rows stored, %.1f ms after queueing.", b->name, b->rows,
+                          (double) (now_usec(CLOCK_MONOTONIC) - b->queued) / USEC_PER_MSEC);
                 free(b);
                 return;
         }
@@ -136,6 +139,8 @@ void archive_flush(Archive *a) {
                         a->batch_no % ARCHIVE_PRUNE_EVERY == 1 ? ARCHIVE_PRUNE_SQL : "", b->name);
 
         a->last_len = a->len;
+        b->queued = now_usec(CLOCK_MONOTONIC);
+        log_debug("Archive batch %s: %zu rows, %zu bytes queued.", b->name, b->rows, a->len);
         /* The link takes the buffer over, whatever it returns. */
         r = db_link_copy(a->link, pre, ARCHIVE_COPY_SQL, TAKE_PTR(a->buf), a->len, NULL, on_batch_done, b);
         a->len = a->alloc = 0;
@@ -269,7 +274,11 @@ void archive_add(Archive *a, const char *topic, size_t topic_len, const ScanEnve
         memcpy(p, e->type, e->type_len);
         p += e->type_len;
         *p++ = '\t';
-        p = copy_escape(p, body, body_len);
+        if (e->plain) {
+                memcpy(p, body, body_len);
+                p += body_len;
+        } else
+                p = copy_escape(p, body, body_len);
         *p++ = '\n';
         a->len = (size_t) (p - a->buf);
 
@@ -300,6 +309,7 @@ int archive_new(Archive **ret, sd_event *e, const DatabaseConfig *config) {
         if (r < 0)
                 goto fail;
         sd_id128_to_string(id, a->run);
+        log_debug("Archive batches of this run are named %s:<n>.", a->run);
 
         r = sd_event_add_time_relative(e, &a->timer, CLOCK_MONOTONIC, ARCHIVE_BATCH_DELAY, USEC_PER_MSEC,
                                        on_timer, a);

@@ -21,10 +21,12 @@ TESTS += tests/unit/test-eventd-scan
 
 # Integration: helper programs and the scripts that drive them (they live in
 # tests/integration/ but belong to eventd, so they are listed here).
-check_PROGRAMS += tests/integration/event-pub tests/integration/event-sub
+check_PROGRAMS += tests/integration/event-pub tests/integration/event-sub tests/integration/event-raw
 tests_integration_event_pub_SOURCES = tests/integration/event-pub.c
 tests_integration_event_pub_LDADD = $(SHARED_LIBS)
 tests_integration_event_sub_SOURCES = tests/integration/event-sub.c
 tests_integration_event_sub_LDADD = daemons/eventd/libeventd-core.la $(SHARED_LIBS)
+tests_integration_event_raw_SOURCES = tests/integration/event-raw.c
+tests_integration_event_raw_LDADD = $(ZMQ_LIBS)
 TESTS += tests/integration/test-events.sh
 EXTRA_DIST += tests/integration/test-events.sh

@@ -25,7 +25,7 @@ typedef struct Archive Archive;
 typedef struct ZmqIo ZmqIo;
 
 /* Give the archive this long to write what it holds at SIGTERM. */
-#define MANAGER_STOP_TIMEOUT (10 * USEC_PER_SEC)
+#define MANAGER_STOP_TIMEOUT (5 * USEC_PER_SEC)
 
 typedef struct ManagerStats {
         uint64_t received;      /* messages read from XSUB */

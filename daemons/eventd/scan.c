@@ -14,7 +14,15 @@
 typedef struct Scanner {
         const unsigned char *p, *end;
         const char *reason;
+        bool special;           /* saw a backslash, tab, LF or CR anywhere */
 } Scanner;
+
+/* Bytes a string may hold as they are: printable ASCII but '"' and '\\'. */
+static const bool plain_char[256] = {
+        [0x20 ... 0x21] = true, /* 0x22 is '"' */
+        [0x23 ... 0x5b] = true, /* 0x5c is '\\' */
+        [0x5d ... 0x7f] = true,
+};
 
 enum {
         FIELD_SEQ = 1 << 0,
@@ -26,6 +34,14 @@ enum {
         FIELD_ALL = (1 << 6) - 1,
 };
 
+#define ONES UINT64_C(0x0101010101010101)
+
+/* Bit 7 of each byte of the result is set where w has a zero byte (and
+ * possibly above one; callers only test for any). */
+static inline uint64_t has_zero(uint64_t w) {
+        return (w - ONES) & ~w & ONES * 0x80;
+}
+
 static bool fail(Scanner *s, const char *reason) {
         if (!s->reason)
                 s->reason = reason;
@@ -33,8 +49,15 @@ static bool fail(Scanner *s, const char *reason) {
 }
 
 static void skip_ws(Scanner *s) {
-        while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-                s->p++;
+        while (s->p < s->end) {
+                if (*s->p == ' ')
+                        s->p++;
+                else if (*s->p == '\t' || *s->p == '\n' || *s->p == '\r') {
+                        s->special = true;
+                        s->p++;
+                } else
+                        break;
+        }
 }
 
 static int hexval(unsigned char c) {
@@ -109,6 +132,19 @@ static bool scan_string(Scanner *s, const unsigned char **ret, size_t *ret_len, 
         for (;;) {
                 unsigned char c;
 
+                /* The common case, eight bytes at a time: stop at the first
+                 * word holding a control byte, '"', '\\' or a byte >= 0x80. */
+                while (s->end - s->p >= 8) {
+                        uint64_t w;
+
+                        memcpy(&w, s->p, 8);
+                        if (((w - ONES * 0x20) | has_zero(w ^ (ONES * '"')) | has_zero(w ^ (ONES * '\\')) | w) &
+                            ONES * 0x80)
+                                break;
+                        s->p += 8;
+                }
+                while (s->p < s->end && plain_char[*s->p])
+                        s->p++;
                 if (s->p >= s->end)
                         return fail(s, "unterminated string");
                 c = *s->p;
@@ -127,6 +163,7 @@ static bool scan_string(Scanner *s, const unsigned char **ret, size_t *ret_len, 
                 }
 
                 escaped = true;
+                s->special = true;
                 if (s->end - s->p < 2)
                         return fail(s, "unterminated string");
                 c = s->p[1];
@@ -557,6 +594,7 @@ int scan_envelope(const char *topic, size_t topic_len, const char *body, size_t 
                     topic[e.source_len] != '.' || memcmp(topic + e.source_len + 1, e.type, e.type_len) != 0)
                         s.reason = "topic does not match source and type";
                 else {
+                        e.plain = !s.special;
                         if (ret)
                                 *ret = e;
                         return 0;

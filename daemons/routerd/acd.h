@@ -44,8 +44,9 @@
  * of queues an operator belongs to. Listing is O(n).
  *
  * Errors (negative errno, nothing changed, no events appended):
- *   -EINVAL  a bad id (see acd_id_is_valid()) or argument
- *   -ENOENT  no such operator (operator functions) / no such call (call functions)
+ *   -EINVAL  a bad id (see acd_id_is_valid()) where one is created, or a bad argument
+ *   -ENOENT  no such operator (operator functions) / no such call (call functions);
+ *            looking up an id that could never be valid is also -ENOENT
  *   -ENXIO   no such queue
  *   -EEXIST  the call, operator or queue exists already
  *   -EBUSY   the operator or call is not in a state that allows this (InvalidState)
@@ -260,7 +261,7 @@ int acd_reject(AcdState *a, const char *op, usec_t now, AcdEvents *out, const ch
  * freed). Answered: FINISHED, the operator goes to wrap-up or available.
  * A freed operator takes the next waiting call (RINGING follows). The call
  * is forgotten: its id may be used again. Returns ACD_EVENT_MISSED or
- * ACD_EVENT_FINISHED, -EINVAL, -ENOENT.
+ * ACD_EVENT_FINISHED, or -ENOENT.
  */
 int acd_hangup(AcdState *a, const char *id, usec_t now, AcdEvents *out);
 

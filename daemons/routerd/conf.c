@@ -10,6 +10,12 @@
 #include "daemons/routerd/conf.h"
 #include "libshared/log.h"
 
+/*
+ * The [router] table: keys, defaults and help text in one place, so that
+ * --dump-config and the commented example file cannot drift from what the
+ * daemon reads. Checks a table cannot express (listen syntax, ids, the
+ * queues words) are in router_config_verify().
+ */
 const ConfigItem router_config_items[] = {
         { .key = "listen", .type = CONFIG_STRING, .offset = offsetof(RouterConfig, listen),
           .def = "127.0.0.1:5678", .env = "CALLCENTER_ROUTER",
@@ -22,7 +28,7 @@ const ConfigItem router_config_items[] = {
           .help = "Named queues, words NAME[/STRATEGY]:OP[,OP...] (\"sales:A,B support/round-robin:B\"); operators in none serve \"default\"." },
         { .key = "strategy", .type = CONFIG_ENUM, .offset = offsetof(RouterConfig, strategy),
           .def = "longest-idle", .names = acd_strategy_names,
-          .help = "Operator choice: longest-idle, top-down, round-robin, fewest-calls or random." },
+          .help = "How the operator for a call is chosen (default queue, and named queues without their own)." },
         { .key = "ring_timeout", .type = CONFIG_TIMESPAN, .offset = offsetof(RouterConfig, ring_timeout),
           .def = "10s", .help = "A call not answered this long is \"ignored\" and offered again." },
         { .key = "reject_delay", .type = CONFIG_TIMESPAN, .offset = offsetof(RouterConfig, reject_delay),
@@ -53,7 +59,8 @@ const ConfigSection routerd_config_sections[] = {
         {},
 };
 
-/* The same sections with their bases pointing into c. */
+/* The same sections with their bases pointing into c: the configuration
+ * lives in a struct, never in globals, so tests can load several. */
 static void sections_for(RouterdConfig *c, ConfigSection ret[static 4]) {
         ret[0] = (ConfigSection) { "database", config_database_items, &c->database };
         ret[1] = (ConfigSection) { "events", config_events_items, &c->events };
@@ -76,6 +83,10 @@ int router_queue_spec_parse(const char *word, AcdStrategy def, RouterQueueSpec *
         size_t n = 0, allocated = 0;
         int r = -EINVAL;
 
+        /* NAME[/STRATEGY]:MEMBERS. The first ':' ends the name (ids may not
+         * contain one in practice, and a queue name with ':' could not be
+         * written here anyway); '/' inside the name part starts the
+         * strategy. */
         copy = strdup(word);
         if (!copy)
                 return -ENOMEM;
@@ -148,6 +159,9 @@ int router_parse_listen(const char *s, struct sockaddr_storage *ret, unsigned *r
         if (!s || !*s)
                 return -EINVAL;
 
+        /* IPv6 needs brackets: "::1:5678" is ambiguous. Host names other
+         * than "localhost" are refused rather than resolved: resolving
+         * would block, and a listening address should not depend on DNS. */
         if (s[0] == '[') {
                 const char *close = strchr(s, ']');
 
@@ -165,6 +179,8 @@ int router_parse_listen(const char *s, struct sockaddr_storage *ret, unsigned *r
         if (!host)
                 return -ENOMEM;
 
+        /* strtoul() accepts "-1" (wrapping) and leading blanks: reject
+         * both explicitly. */
         errno = 0;
         port = strtoul(port_s, &end, 10);
         if (errno != 0 || *port_s == '\0' || *end != '\0' || port > 65535 || *port_s == '-')
@@ -243,6 +259,8 @@ static int router_config_verify(const RouterConfig *c) {
                 router_queue_spec_done(&q);
         }
 
+        /* The ACD refuses these too (acd_new()), but a line naming the
+         * key is more useful to an admin than "Invalid argument". */
         if (c->ring_timeout == 0)
                 return log_error_errno(EINVAL, "[router] ring_timeout must be greater than 0.");
         if (c->reject_delay == USEC_INFINITY || c->no_answer_delay == USEC_INFINITY ||

@@ -7,6 +7,10 @@
 
 #include "daemons/routerd/idmap.h"
 
+/* Separate chaining: an entry is one allocation with its key inline, so a
+ * lookup touches one cache line per probe, and removal is simple (no
+ * tombstones, which matters for a map that sees a put and a remove for
+ * every call). */
 typedef struct Entry {
         struct Entry *next;
         uint64_t hash;
@@ -77,6 +81,9 @@ size_t idmap_size(const IdMap *m) {
         return m ? m->n : 0;
 }
 
+/* The link that points at key's entry, or the NULL link at the end of its
+ * chain where it would be inserted. Comparing the full hash first skips
+ * most strcmp() calls. */
 static Entry **find_slot(const IdMap *m, const char *key, uint64_t h) {
         Entry **p = &m->buckets[h & (m->n_buckets - 1)];
 
@@ -95,6 +102,8 @@ void *idmap_get(const IdMap *m, const char *key) {
         return *p ? (*p)->value : NULL;
 }
 
+/* Double the buckets, reusing the stored hashes: keys are not hashed
+ * again. */
 static int grow(IdMap *m) {
         size_t n = m->n_buckets * 2;
         Entry **b;
@@ -158,6 +167,8 @@ void *idmap_remove(IdMap *m, const char *key) {
         return v;
 }
 
+/* Used when a TCP connection closes: a full scan is fine for that rare
+ * event and saves a reverse index per connection. */
 size_t idmap_remove_value(IdMap *m, const void *value) {
         size_t removed = 0;
 

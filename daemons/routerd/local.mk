@@ -38,3 +38,30 @@ fuzz_fuzz_wire_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_wire_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 fuzz_fuzz_wire_LDADD = $(SHARED_LIBS)
 endif
+
+# The daemon around acd (manager, bus, TCP server, store, configuration).
+routerd_core_sources += \
+	daemons/routerd/conf.c daemons/routerd/conf.h \
+	daemons/routerd/idmap.c daemons/routerd/idmap.h \
+	daemons/routerd/store.c daemons/routerd/store.h \
+	daemons/routerd/server.c daemons/routerd/server.h \
+	daemons/routerd/bus.c daemons/routerd/bus.h \
+	daemons/routerd/manager.c daemons/routerd/manager.h
+
+check_PROGRAMS += tests/unit/test-router-conf
+TESTS += tests/unit/test-router-conf
+tests_unit_test_router_conf_SOURCES = tests/unit/test-router-conf.c tests/tap.h
+tests_unit_test_router_conf_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_unit_test_router_conf_LDADD = daemons/routerd/librouterd-core.la $(SHARED_LIBS)
+
+sbin_PROGRAMS += daemons/routerd/callcenter-routerd
+daemons_routerd_callcenter_routerd_SOURCES = daemons/routerd/main.c
+daemons_routerd_callcenter_routerd_LDADD = daemons/routerd/librouterd-core.la $(SHARED_LIBS)
+
+# Integration tests of the daemon (TAP scripts; they skip without their tools).
+routerd_integration_tests = \
+	tests/integration/test-router.sh \
+	tests/integration/test-router-restart.sh
+TESTS += $(routerd_integration_tests)
+EXTRA_DIST += $(routerd_integration_tests) tests/integration/router-wire.py \
+	dbus/org.callcenter.Router1.xml

@@ -108,6 +108,10 @@ int store_queue_configured(Store *s, const char *name, AcdStrategy strategy);
 void store_call_sync(Store *s, const char *id, AcdCallState state, const char *operator);
 void store_call_abandon(Store *s, const char *id, usec_t now);
 
+/* Submit every dirty record now, even with a flush outstanding. Returns 0,
+ * -ENOBUFS (the link is full; retried by the timer), -ENOMEM. */
+int store_flush_now(Store *s);
+
 /*
  * Submit every dirty record now, even with a flush outstanding, and run the
  * loop until the link has written everything or timeout passed (at

@@ -133,6 +133,7 @@ int wire_parse_request(const char *line, size_t len, WireRequest *ret, WireError
                 e = WIRE_ERROR_MISSING_COMMAND;
                 goto fail;
         }
+        /* "call\u0000x" must not pass as "call": compare the lengths. */
         if (!json_object_is_type(v, json_type_string) ||
             strlen(json_object_get_string(v)) != (size_t) json_object_get_string_len(v)) {
                 e = WIRE_ERROR_UNKNOWN_COMMAND;
@@ -161,6 +162,8 @@ fail:
         return -EBADMSG;
 }
 
+/* The ACD's errno contract (acd.h) is per function, so the same -ENOENT
+ * means an operator for answer/reject and a call for hangup. */
 WireError wire_error_from_errno(WireCommand cmd, int r) {
         switch (r < 0 ? -r : r) {
         case ENOENT:
@@ -173,6 +176,7 @@ WireError wire_error_from_errno(WireCommand cmd, int r) {
         case ENXIO:
                 return WIRE_ERROR_NO_SUCH_QUEUE;
         case EINVAL:
+                /* The only argument a wire request carries is the id. */
                 return WIRE_ERROR_BAD_ID;
         case ESHUTDOWN:
         case EAGAIN:
@@ -311,6 +315,7 @@ static int to_line(struct json_object *obj, char **ret) {
         return 0;
 }
 
+/* "messages" is always present, even empty: clients index it blindly. */
 static int add_messages(struct json_object *obj, const char *const *messages, size_t n) {
         struct json_object *arr = json_object_new_array_ext((int) n);
 
@@ -384,6 +389,7 @@ int wire_format_error(WireError e, const char *message, char **ret) {
 
         if (!code)
                 return -EINVAL;
+        /* DESIGN.md: a failed reply always carries one human line. */
         if (!message) {
                 r = wire_error_message(e, _WIRE_COMMAND_INVALID, NULL, buf, sizeof(buf));
                 if (r < 0)

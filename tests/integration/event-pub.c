@@ -5,12 +5,13 @@
  *
  *   event-pub --endpoint=EP --source=NAME [--count=N] [--type=T] [--size=B]
  *             [--buffer=N] [--hwm=N] [--wait-connected=SEC]
- *             [--flush-timeout=SEC] [--interval=MS] [--until-exists=PATH]...
- *             [--allow-drops]
+ *             [--flush-timeout=SEC] [--rate=N] [--interval=MS]
+ *             [--until-exists=PATH]... [--allow-drops]
  *
  * By default it emits --count events as fast as the publisher takes them
  * without dropping: when the publisher's queue reaches --buffer it runs the
- * loop until there is room. --interval emits one event per interval
+ * loop until there is room. --rate limits that to N events per second.
+ * --interval emits one event per interval
  * instead; --until-exists keeps doing so until every PATH exists (a probe
  * that tells subscribers' readiness). At the end it flushes and prints one
  * line: "emitted=N sent=N dropped=N elapsed=SEC rate=N". Exit status 0 when
@@ -37,7 +38,7 @@ static const char *arg_endpoint, *arg_source, *arg_type = "test.event";
 static uint64_t arg_count = 1;
 static size_t arg_size;
 static unsigned arg_buffer = 100000, arg_hwm = 100000;
-static double arg_wait_connected = 0, arg_flush_timeout = 30, arg_interval_ms = 0;
+static double arg_wait_connected = 0, arg_flush_timeout = 30, arg_interval_ms = 0, arg_rate = 0;
 static char **arg_until;
 static size_t arg_n_until;
 static int arg_allow_drops;
@@ -64,6 +65,7 @@ static int parse_args(int argc, char **argv) {
                 { "wait-connected", required_argument, NULL, 'w' },
                 { "flush-timeout", required_argument, NULL, 'f' },
                 { "interval", required_argument, NULL, 'i' },
+                { "rate", required_argument, NULL, 'r' },
                 { "until-exists", required_argument, NULL, 'u' },
                 { "allow-drops", no_argument, NULL, 'a' },
                 {},
@@ -82,6 +84,7 @@ static int parse_args(int argc, char **argv) {
                 case 'w': arg_wait_connected = strtod(optarg, NULL); break;
                 case 'f': arg_flush_timeout = strtod(optarg, NULL); break;
                 case 'i': arg_interval_ms = strtod(optarg, NULL); break;
+                case 'r': arg_rate = strtod(optarg, NULL); break;
                 case 'u':
                         arg_until = realloc(arg_until, (arg_n_until + 1) * sizeof(char *));
                         if (!arg_until)
@@ -185,6 +188,15 @@ int main(int argc, char **argv) {
 
                 /* Keep within the queue bound so that nothing is dropped,
                  * and let the loop run now and then either way. */
+                if (arg_rate > 0) {
+                        usec_t due = start + (usec_t) ((double) i * USEC_PER_SEC / arg_rate), n;
+
+                        n = now_usec(CLOCK_MONOTONIC);
+                        if (n < due) {
+                                (void) sd_event_run(e, due - n);
+                                continue;
+                        }
+                }
                 event_publisher_get_stats(p, &st);
                 if (!arg_allow_drops && st.queued >= arg_buffer) {
                         (void) sd_event_run(e, 100 * USEC_PER_MSEC);

@@ -43,6 +43,9 @@ free_port() {
 
 # start_routerd RING_TIMEOUT: a fresh routerd (operators A B, longest-idle).
 start_routerd() {
+        # routerd takes $CALLCENTER_ROUTER as its listen address: the
+        # previous instance's must not leak into this one.
+        unset CALLCENTER_ROUTER
         port=$(free_port) || { echo "Bail out! no free port"; exit 1; }
         cat >"$dir/callcenter.conf" <<CONF
 [router]
@@ -122,6 +125,15 @@ check "status -o json" -- python3 -c 'import json,sys
 s=json.loads(sys.argv[1])
 assert s["queue_length"] == 0 and s["operators_available"] == 2, s
 assert s["strategy"] == "longest-idle" and s["ring_timeout_usec"] == 60000000, s' "$out"
+out=$(cc status)
+check "status: text" -- grep -qE '^Queue length: +0$' <<<"$out"
+out=$(cc stats -o json)
+check "stats -o json: GetStats as one object, queues nested" -- python3 -c 'import json,sys
+s=json.loads(sys.argv[1])
+assert s["received"] == 4 and s["answered"] == 2, s
+assert "default" in s["queues"], s' "$out"
+out=$(cc stats)
+check "stats: text" -- grep -qE '^received: +4$' <<<"$out"
 expect "answer by an operator who is not ringing: refused" 1 '' -- cc answer A
 check "  with the router's message on stderr" -- test -s "$dir/stderr"
 expect "answer by an unknown operator: refused" 1 '' -- cc answer Z

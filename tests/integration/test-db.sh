@@ -80,6 +80,23 @@ value() { sed -n "s/^$2=//p" "$T/$1.out" | tail -n 1; }
 count_lines() { grep -c -- "$2" "$T/$1.err"; }   # count_lines NAME PATTERN (stderr)
 alive() { kill -0 "$1" 2>/dev/null; }
 
+# --- build-aux/embed-sql.sh -------------------------------------------------------------
+EMBED=$top_srcdir/build-aux/embed-sql.sh
+mkdir -p "$T/sql-empty" "$T/sql-bad" "$T/sql-dup" "$T/sql-ok"
+check "embed-sql: an empty folder gives an empty, terminated list" -- \
+        sh -c '"$1" "$2" "$3" && grep -q "{ .name = NULL }" "$3" && ! grep -q "\.name = \"" "$3"' _ \
+        "$EMBED" "$T/sql-empty" "$T/empty.c"
+echo "SELECT 1;" >"$T/sql-bad/Events.sql"
+check "embed-sql: a badly named file is refused with its name" -- \
+        sh -c '! "$1" "$2" "$3" 2>"$3.err" && grep -q "Events.sql" "$3.err"' _ "$EMBED" "$T/sql-bad" "$T/bad.c"
+echo "SELECT 1;" >"$T/sql-dup/001-a.sql"; echo "SELECT 2;" >"$T/sql-dup/001-b.sql"
+check "embed-sql: two migrations with one number are refused" -- \
+        sh -c '! "$1" "$2" "$3" 2>"$3.err" && grep -q "number 001" "$3.err"' _ "$EMBED" "$T/sql-dup" "$T/dup.c"
+printf 'SELECT 1;\n' >"$T/sql-ok/010-b.sql"; printf 'SELECT 2;\n' >"$T/sql-ok/002-a.sql"
+"$EMBED" "$T/sql-ok" "$T/ok.c"; touch -d '2000-01-01' "$T/ok.c"; "$EMBED" "$T/sql-ok" "$T/ok.c"
+check "embed-sql: file-name order, output left alone when unchanged" -- \
+        sh -c 'grep -o "name = \"[^\"]*\"" "$1" | tr "\n" " " | grep -qx "name = \"002-a\" name = \"010-b\" " && test "$(stat -c %Y "$1")" -lt 1000000000' _ "$T/ok.c"
+
 # --- migrations compiled from sql/ ------------------------------------------------------
 expected=$(for f in "$top_srcdir"/sql/*.sql; do [ -e "$f" ] && basename "$f" .sql; done | LC_ALL=C sort | tr '\n' ' ')
 expected=${expected% }

@@ -220,7 +220,7 @@ bench=$!
 # Kill early, with plenty still to send: a few thousand acknowledged.
 wait_for 20 bash -c "[ \$(wc -l <'$T/acked') -gt 2000 ]"
 kill -9 "$taskd_pid"
-wait "$taskd_pid" 2>/dev/null
+{ wait "$taskd_pid"; } 2>/dev/null
 taskd_pid=
 wait "$bench"
 acked=$(wc -l <"$T/acked")

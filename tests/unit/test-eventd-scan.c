@@ -32,6 +32,8 @@ static void test_valid(void) {
                 { ENV("1", GOOD_TIME, "\"extra\":[1,-2.5e3,true,false,null,{\"a\":[]}]," REST), "extra key" },
                 { ENV("1", GOOD_TIME, "\"source\":\"router\",\"host\":\"c\\u00e9\\ud83d\\ude00\",\"type\":\"call.ringing\",\"data\":{\"x\":\"\xc3\xa9\xf0\x9f\x98\x80\"}"),
                   "escapes, surrogate pair and raw UTF-8" },
+                { ENV("1", GOOD_TIME, "\"x\":\"0123456789abcdef\\\"quoted\\\" \xc3\xa9t\xc3\xa9 0123456789\"," REST),
+                  "long string with escapes and UTF-8 past the first words" },
                 { ENV("1", "2024-02-29T23:59:60Z", REST), "leap day and leap second" },
         };
 
@@ -61,6 +63,7 @@ static void test_fields(void) {
         ok(e.source_len == 6 && memcmp(e.source, "router", 6) == 0, "fields: source");
         ok(e.type_len == 12 && memcmp(e.type, "call.ringing", 12) == 0, "fields: type");
         ok(e.host_escaped, "fields: host escaped");
+        ok(!e.plain, "fields: not plain (backslashes)");
         r = scan_unescape(e.host, e.host_len, host, sizeof(host));
         ok(r == 6 && memcmp(host, "a\"b\\c\t", 6) == 0, "fields: host unescaped");
         is_int(scan_unescape(e.host, e.host_len, host, 3), -ENOBUFS, "unescape: too small a buffer");
@@ -105,6 +108,8 @@ static void test_invalid(void) {
                 { "router.call.ringing", ENV("1", GOOD_TIME, "\"x\":\"\\udc00\"," REST), "lone low surrogate" },
                 { "router.call.ringing", ENV("1", GOOD_TIME, "\"x\":\"\\x\"," REST), "bad escape" },
                 { "router.call.ringing", ENV("1", GOOD_TIME, "\"x\":\"a\tb\"," REST), "raw tab in string" },
+                { "router.call.ringing", ENV("1", GOOD_TIME, "\"x\":\"0123456789abc\x01" "defghijklmnop\"," REST), "control byte in a long string" },
+                { "router.call.ringing", ENV("1", GOOD_TIME, "\"x\":\"0123456789abcdefghij\xff\"," REST), "0xff in a long string" },
                 { "router.call.ringing", ENV("1", GOOD_TIME, "\"x\":\"\xc0\xaf\"," REST), "overlong UTF-8" },
                 { "router.call.ringing", ENV("1", GOOD_TIME, "\"x\":\"\xed\xa0\x80\"," REST), "UTF-8 surrogate" },
                 { "router.call.ringing", ENV("1", GOOD_TIME, "\"x\":\"\xf4\x90\x80\x80\"," REST), "above U+10FFFF" },
@@ -164,6 +169,11 @@ static void test_envelope_format(void) {
         ok(r == 0, "accepts what envelope_format() produces (%s)", reason ? reason : "ok");
         is_int(e.seq, 7, "same seq");
         is_int(e.time, 1795341600123456ULL, "same time");
+        ok(!e.plain, "escapes in data: not plain");
+        r = check("router.call.ringing", ENV("1", GOOD_TIME, REST), &e, NULL);
+        ok(r == 0 && e.plain, "canonical envelope is plain");
+        r = check("router.call.ringing", "{\"seq\":1,\n\"time\":\"" GOOD_TIME "\"," REST "}", &e, NULL);
+        ok(r == 0 && !e.plain, "newline between tokens: not plain");
         free(body);
         json_object_put(data);
 }

@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <zmq.h>
+
+#include "daemons/routerd/bus.h"
+#include "daemons/routerd/idmap.h"
+#include "daemons/routerd/manager.h"
+#include "daemons/routerd/server.h"
+#include "daemons/routerd/store.h"
+#include "dbus/names.h"
+#include "libshared/bus-util.h"
+#include "libshared/cleanup.h"
+#include "libshared/daemon.h"
+#include "libshared/log.h"
+
+/* STATUS= is a one-line summary: updating it on every call would cost a
+ * syscall per request under load, so changes are coalesced. */
+#define STATUS_INTERVAL (250 * USEC_PER_MSEC)
+
+/* The deadline timer's accuracy: ring timeouts are seconds long, a
+ * millisecond of slack lets the kernel coalesce wake-ups. */
+#define DEADLINE_ACCURACY USEC_PER_MSEC
+
+static size_t strv_length_safe(char *const *l) {
+        size_t n = 0;
+
+        while (l && l[n])
+                n++;
+        return n;
+}
+
+static bool strv_contains_safe(char *const *l, const char *s) {
+        for (; l && *l; l++)
+                if (strcmp(*l, s) == 0)
+                        return true;
+        return false;
+}
+
+static usec_t now_realtime(void) {
+        /* The ACD and the store share CLOCK_REALTIME: restored arrival
+         * times must mean the same after a restart (see acd.h). */
+        return now_usec(CLOCK_REALTIME);
+}
+
+/* --- carrying out outcome records ---------------------------------------- */
+
+static void publish_event(Manager *m, const AcdEvent *e) {
+        _cleanup_(json_object_putp) struct json_object *data = NULL;
+        const char *topic = acd_event_topic(e->kind);
+        int64_t r;
+
+        /* DESIGN.md lists the router topics; "received" is not among them
+         * (a call's first event is queued or ringing). */
+        if (!m->publisher || !topic || e->kind == ACD_EVENT_RECEIVED)
+                return;
+        data = json_object_new_object();
+        if (!data) {
+                (void) log_oom();
+                return;
+        }
+        if (e->kind == ACD_EVENT_OPERATOR_STATE) {
+                json_object_object_add(data, "operator", json_object_new_string(e->operator));
+                json_object_object_add(data, "state",
+                                       json_object_new_string(acd_operator_state_to_string(e->state)));
+                json_object_object_add(data, "call", json_object_new_string(e->call));
+                json_object_object_add(data, "status",
+                                       json_object_new_string(acd_operator_status_to_string(e->status)));
+        } else {
+                json_object_object_add(data, "call", json_object_new_string(e->call));
+                if (e->operator[0])
+                        json_object_object_add(data, "operator", json_object_new_string(e->operator));
+                json_object_object_add(data, "queue", json_object_new_string(e->queue));
+                if (e->kind == ACD_EVENT_ANSWERED || e->kind == ACD_EVENT_FINISHED ||
+                    e->kind == ACD_EVENT_MISSED)
+                        json_object_object_add(data, "waited_usec", json_object_new_int64((int64_t) e->waited));
+        }
+
+        /* The envelope's type is the topic without the source prefix. */
+        if (strncmp(topic, "router.", 7) == 0)
+                topic += 7;
+        r = event_publisher_emit(m->publisher, topic, data);
+        if (r < 0 && r != -ENOBUFS)
+                log_debug_errno((int) r, "Could not publish %s: %m", topic);
+}
+
+static void schedule_status(Manager *m) {
+        int enabled = SD_EVENT_OFF;
+        usec_t now;
+
+        if (!m->status_timer)
+                return;
+        (void) sd_event_source_get_enabled(m->status_timer, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return;
+        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+                now = now_usec(CLOCK_MONOTONIC);
+        (void) sd_event_source_set_time(m->status_timer, now + STATUS_INTERVAL);
+        (void) sd_event_source_set_enabled(m->status_timer, SD_EVENT_ONESHOT);
+}
+
+static void arm_deadline(Manager *m) {
+        usec_t next = acd_next_deadline(m->acd);
+
+        if (!m->deadline_timer)
+                return;
+        if (next == USEC_INFINITY) {
+                (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(m->deadline_timer, next);
+        (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_ONESHOT);
+}
+
+/*
+ * Carry out m->events[from..n): the store first (it only marks records
+ * dirty), then the events and signals in the ACD's order, then the TCP
+ * notices, then the timer for whatever deadline is next.
+ */
+static void dispatch(Manager *m, size_t from, bool unsolicited) {
+        if (m->events.lost > 0) {
+                log_warning("Out of memory: %zu routing outcome records were lost.", m->events.lost);
+                m->events.lost = 0;
+        }
+
+        store_apply_events(m->store, &m->events, from);
+        for (size_t i = from; i < m->events.n; i++) {
+                publish_event(m, &m->events.events[i]);
+                bus_router_emit_event(m, &m->events.events[i]);
+        }
+        if (m->server)
+                server_handle_events(m->server, &m->events, from, unsolicited);
+        bus_router_emit_properties(m);
+        arm_deadline(m);
+        schedule_status(m);
+}
+
+static void begin(Manager *m) {
+        acd_events_clear(&m->events);
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        begin(m);
+        r = acd_timeout(m->acd, now_realtime(), &m->events);
+        if (r < 0)
+                log_warning_errno(r, "Handling routing deadlines failed, continuing: %m");
+        /* Ring timeouts and the ends of delays and wrap-up: nobody asked,
+         * so the lines go out as notices. */
+        dispatch(m, 0, true);
+        return 0;
+}
+
+/* --- operations ------------------------------------------------------------ */
+
+int manager_place_call(Manager *m, const char *id, const char *queue) {
+        int r;
+
+        begin(m);
+        r = acd_place_call(m->acd, id, queue, now_realtime(), &m->events);
+        if (r < 0)
+                return r;
+        dispatch(m, 0, false);
+        return r;
+}
+
+int manager_answer(Manager *m, const char *op, const char **ret_call) {
+        int r;
+
+        begin(m);
+        r = acd_answer(m->acd, op, now_realtime(), &m->events, ret_call);
+        if (r < 0)
+                return r;
+        dispatch(m, 0, false);
+        return r;
+}
+
+int manager_reject(Manager *m, const char *op, const char **ret_call) {
+        int r;
+
+        begin(m);
+        r = acd_reject(m->acd, op, now_realtime(), &m->events, ret_call);
+        if (r < 0)
+                return r;
+        dispatch(m, 0, false);
+        return r;
+}
+
+int manager_hangup(Manager *m, const char *id) {
+        int r;
+
+        begin(m);
+        r = acd_hangup(m->acd, id, now_realtime(), &m->events);
+        if (r < 0)
+                return r;
+        dispatch(m, 0, false);
+        return r;
+}
+
+/* The queues the configuration gives operator id, or NULL for the default
+ * queue. */
+static const char *const *configured_queues_of(Manager *m, const char *id) {
+        return idmap_get(m->configured_queues, id);
+}
+
+int manager_add_operator(Manager *m, const char *id, const char *const *queues, AcdOperatorStatus status) {
+        int r;
+
+        if (!queues)
+                queues = configured_queues_of(m, id);
+        begin(m);
+        r = acd_add_operator(m->acd, id, queues, status, now_realtime(), &m->events);
+        if (r < 0)
+                return r;
+        (void) store_operator_added(m->store, id, queues, status);
+        bus_router_emit_operator_added(m, id);
+        log_notice("Operator %s added.", id);
+        dispatch(m, 0, false);
+        return r;
+}
+
+int manager_remove_operator(Manager *m, const char *id) {
+        int r;
+
+        begin(m);
+        r = acd_remove_operator(m->acd, id, now_realtime(), &m->events);
+        if (r < 0)
+                return r;
+        store_operator_removed(m->store, id);
+        bus_router_emit_operator_removed(m, id);
+        log_notice("Operator %s removed.", id);
+        dispatch(m, 0, false);
+        return r;
+}
+
+int manager_set_status(Manager *m, const char *id, AcdOperatorStatus status) {
+        int r;
+
+        begin(m);
+        r = acd_set_status(m->acd, id, status, now_realtime(), &m->events);
+        if (r < 0)
+                return r;
+        dispatch(m, 0, false);
+        return r;
+}
+
+const char *manager_events_ringing_operator(const Manager *m, const char *call) {
+        /* The last RINGING for the call: after a re-offer that is the one
+         * that stands. */
+        for (size_t i = m->events.n; i > 0; i--) {
+                const AcdEvent *e = &m->events.events[i - 1];
+
+                if (e->kind == ACD_EVENT_RINGING && strcmp(e->call, call) == 0)
+                        return e->operator;
+        }
+        return NULL;
+}
+
+int manager_status_line(Manager *m, char *buf, size_t size) {
+        size_t queued = acd_queue_length(m->acd);
+        size_t conns = m->server ? server_connection_count(m->server) : 0;
+
+        return snprintf(buf, size, "%zu call%s queued, %zu/%zu operators available, %zu connection%s",
+                        queued, queued == 1 ? "" : "s", acd_operators_available(m->acd),
+                        acd_operator_count(m->acd), conns, conns == 1 ? "" : "s");
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        char line[256];
+
+        if (m->stopping)
+                return 0;
+        (void) manager_status_line(m, line, sizeof line);
+        daemon_notify_status("%s", line);
+        return 0;
+}
+
+/* --- loading ------------------------------------------------------------- */
+
+/* Queue names an operator may be given: those that exist in the ACD. A
+ * stored list naming a queue the configuration no longer has loses that
+ * queue; an empty result means the default queue. */
+static char **existing_queues(Manager *m, char **queues) {
+        char **l;
+        size_t n = 0;
+
+        l = calloc(strv_length_safe(queues) + 1, sizeof(char *));
+        if (!l)
+                return NULL;
+        for (char **q = queues; q && *q; q++) {
+                bool found = false;
+
+                for (size_t i = 0; i < acd_queue_count(m->acd); i++)
+                        if (strcmp(acd_queue_name(m->acd, i), *q) == 0)
+                                found = true;
+                if (!found) {
+                        log_warning("Operator queue \"%s\" is no longer configured, ignoring it.", *q);
+                        continue;
+                }
+                l[n] = strdup(*q);
+                if (!l[n])
+                        return strv_free(l);
+                n++;
+        }
+        return l;
+}
+
+static void restore_operator(Manager *m, const StoreOperatorRow *o, usec_t now) {
+        _cleanup_(strv_freep) char **queues = NULL;
+        const char *const *use;
+        int r;
+
+        /* The configuration decides the queues of the operators it places
+         * in queues; operators added at run time keep their stored ones. */
+        use = configured_queues_of(m, o->id);
+        if (!use) {
+                queues = existing_queues(m, o->queues);
+                if (!queues) {
+                        (void) log_oom();
+                        return;
+                }
+                use = queues[0] ? (const char *const *) queues : NULL;
+        }
+        r = acd_add_operator(m->acd, o->id, use, o->status, now, &m->events);
+        if (r < 0)
+                log_warning_errno(r, "Could not restore operator %s, ignoring: %m", o->id);
+}
+
+static bool snapshot_has_operator(const StoreSnapshot *s, const char *id) {
+        for (size_t i = 0; s && i < s->n_operators; i++)
+                if (strcmp(s->operators[i].id, id) == 0)
+                        return true;
+        return false;
+}
+
+static void restore_state(Manager *m, const StoreSnapshot *snap) {
+        usec_t now = now_realtime();
+        _cleanup_(freep) AcdCallInfo *calls = NULL;
+        size_t n_calls = 0, restored = 0;
+        int r;
+
+        begin(m);
+
+        /* 1. Operators: the stored ones in their order, then those of
+         * [router] operators the database has never seen (a removed one
+         * stays removed). */
+        for (size_t i = 0; snap && i < snap->n_operators; i++)
+                if (!snap->operators[i].removed)
+                        restore_operator(m, &snap->operators[i], now);
+        for (char **o = m->config->router.operators; o && *o; o++) {
+                const char *const *queues = configured_queues_of(m, *o);
+
+                if (snapshot_has_operator(snap, *o))
+                        continue;
+                r = acd_add_operator(m->acd, *o, queues, ACD_STATUS_AVAILABLE, now, &m->events);
+                if (r < 0) {
+                        log_warning_errno(r, "Could not add operator %s, ignoring: %m", *o);
+                        continue;
+                }
+                (void) store_operator_added(m->store, *o, queues, ACD_STATUS_AVAILABLE);
+        }
+
+        /* 2. Live calls in arrival order: answered ones bind their
+         * operator, queued and ringing ones take their place. */
+        for (size_t i = 0; snap && i < snap->n_calls; i++) {
+                const StoreCallRow *c = &snap->calls[i];
+                AcdCallRestore cr = {
+                        .id = c->id,
+                        .queue = c->queue,
+                        .state = c->state,
+                        .operator = c->state == ACD_CALL_ANSWERED ? c->operator : NULL,
+                        .arrived_at = c->arrived,
+                        .answered_at = c->answered,
+                };
+
+                r = acd_restore_call(m->acd, &cr, now, &m->events);
+                if (r == -ENXIO) {
+                        log_warning("Call %s was in queue %s, which is no longer configured: "
+                                    "restoring it to the default queue.", c->id, c->queue);
+                        cr.queue = NULL;
+                        r = acd_restore_call(m->acd, &cr, now, &m->events);
+                }
+                if (r < 0) {
+                        log_warning_errno(r, "Could not restore call %s (%s), recording it as missed: %m",
+                                          c->id, acd_call_state_to_string(c->state));
+                        store_call_abandon(m->store, c->id, now);
+                        continue;
+                }
+                restored++;
+        }
+
+        /* 3. Offer the waiting calls (ringing ones ring again). */
+        acd_restore_done(m->acd, now, &m->events);
+        dispatch(m, 0, false);
+
+        /* A stored "ringing" call that found no operator now is queued: make
+         * the records say what the ACD holds. */
+        if (acd_list_calls(m->acd, now, &calls, &n_calls) >= 0)
+                for (size_t i = 0; i < n_calls; i++)
+                        store_call_sync(m->store, calls[i].id, calls[i].state, calls[i].operator);
+
+        if (snap)
+                log_info("Restored %zu operator%s and %zu live call%s (%zu queued).",
+                         acd_operator_count(m->acd), acd_operator_count(m->acd) == 1 ? "" : "s",
+                         restored, restored == 1 ? "" : "s", acd_queue_length(m->acd));
+}
+
+static void on_loaded(Store *s, int error, const StoreSnapshot *snapshot, void *userdata) {
+        Manager *m = userdata;
+
+        m->loaded = true;
+        m->load_error = error;
+        if (error >= 0)
+                restore_state(m, snapshot);
+}
+
+static int on_load_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        m->loaded = true;
+        m->load_error = -ETIMEDOUT;
+        return 0;
+}
+
+int manager_load_state(Manager *m, usec_t timeout) {
+        int r;
+
+        if (!store_enabled(m->store)) {
+                log_warning("No [database] url: routerd keeps no call records, and a restart loses "
+                            "the operators' status and every call.");
+                restore_state(m, NULL);
+                m->loaded = true;
+                return 0;
+        }
+
+        r = store_load(m->store, on_loaded, m);
+        if (r < 0)
+                return log_error_errno(r, "Could not queue the read of the router state: %m");
+
+        r = sd_event_add_time_relative(m->event, &m->load_timer, CLOCK_MONOTONIC, timeout, 0,
+                                       on_load_timeout, m);
+        if (r < 0)
+                return log_error_errno(r, "Could not set up the load timeout: %m");
+
+        daemon_notify_status("Loading state from PostgreSQL...");
+        /* Serving starts only once the state is back: a request handled
+         * before would see an empty router and could take an id a restored
+         * call holds. The loop runs meanwhile (the link connects, migrates
+         * and reads on it). */
+        while (!m->loaded) {
+                int state;
+
+                r = sd_event_run(m->event, UINT64_MAX);
+                if (r < 0)
+                        return log_error_errno(r, "Event loop failed while loading: %m");
+                state = sd_event_get_state(m->event);
+                if (state == SD_EVENT_FINISHED || state == SD_EVENT_EXITING)
+                        return -ECANCELED;
+        }
+        m->load_timer = sd_event_source_disable_unref(m->load_timer);
+
+        if (m->load_error == -ETIMEDOUT)
+                return log_error_errno(m->load_error,
+                                       "PostgreSQL did not answer within %" PRIu64 " s: refusing to start "
+                                       "without the saved calls and operators.", timeout / USEC_PER_SEC);
+        if (m->load_error < 0)
+                return log_error_errno(m->load_error, "Could not load the router state: %m");
+        return 0;
+}
+
+/* --- TCP --------------------------------------------------------------------- */
+
+static int bind_listen(const char *address) {
+        _cleanup_(closep) int fd = -1;
+        struct sockaddr_storage sa;
+        unsigned len;
+        int one = 1, r;
+
+        r = router_parse_listen(address, &sa, &len);
+        if (r < 0)
+                return log_error_errno(r, "Bad [router] listen address \"%s\".", address);
+
+        fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return log_error_errno(errno, "socket() failed: %m");
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *) &sa, len) < 0)
+                return log_error_errno(errno, "Could not bind to %s: %m", address);
+        if (listen(fd, 1024) < 0)
+                return log_error_errno(errno, "listen() on %s failed: %m", address);
+        return TAKE_FD(fd);
+}
+
+int manager_start_server(Manager *m) {
+        int fd, r;
+
+        fd = daemon_listen_fd(NULL, AF_UNSPEC, SOCK_STREAM);
+        if (fd == -ENOENT) {
+                fd = bind_listen(m->config->router.listen);
+                if (fd < 0)
+                        return fd;
+                log_info("Listening on %s.", m->config->router.listen);
+        } else if (fd < 0)
+                return log_error_errno(fd, "Bad socket passed by systemd: %m");
+        else
+                log_info("Listening on the socket passed by systemd.");
+
+        r = server_new(&m->server, m, fd);
+        if (r < 0)
+                return log_error_errno(r, "Could not set up the TCP server: %m");
+        return 0;
+}
+
+/* --- bus --------------------------------------------------------------------- */
+
+int manager_connect_bus(Manager *m) {
+        int r;
+
+        r = daemon_bus_open(m->user_bus, &m->bus);
+        if (r < 0)
+                return log_error_errno(r, "Could not connect to the %s bus: %m",
+                                       m->user_bus ? "session" : "system");
+        r = bus_attach_event(m->bus, m->event);
+        if (r < 0)
+                return log_error_errno(r, "Could not attach the bus to the event loop: %m");
+        r = bus_router_register(m);
+        if (r < 0)
+                return log_error_errno(r, "Could not register the D-Bus objects: %m");
+        r = bus_request_name(m->bus, CC_ROUTER_SERVICE, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Could not request the name %s: %m", CC_ROUTER_SERVICE);
+        return 0;
+}
+
+/* --- lifecycle ------------------------------------------------------------- */
+
+static int setup_queues(Manager *m) {
+        const RouterConfig *c = &m->config->router;
+        int r;
+
+        r = idmap_new(&m->configured_queues);
+        if (r < 0)
+                return log_oom();
+
+        for (char **w = c->queues; w && *w; w++) {
+                RouterQueueSpec q = {};
+
+                r = router_queue_spec_parse(*w, c->strategy, &q);
+                if (r < 0)
+                        return log_error_errno(r, "Bad [router] queues entry \"%s\".", *w);
+
+                if (strcmp(q.name, ACD_DEFAULT_QUEUE) != 0) {
+                        r = acd_add_queue(m->acd, q.name, q.strategy);
+                        if (r < 0) {
+                                router_queue_spec_done(&q);
+                                return log_error_errno(r, "Could not add queue %s: %m", *w);
+                        }
+                } else if (q.strategy != (AcdStrategy) c->strategy)
+                        log_warning("[router] queues: the default queue uses [router] strategy=%s, "
+                                    "ignoring \"%s\".", acd_strategy_to_string(c->strategy), *w);
+                (void) store_queue_configured(m->store, q.name, q.strategy);
+
+                /* Record each member's queue list, in the order the
+                 * configuration names the queues. */
+                for (char **op = q.members; *op; op++) {
+                        char **l = idmap_get(m->configured_queues, *op), **k;
+                        size_t n = strv_length_safe(l);
+
+                        k = realloc(l, (n + 2) * sizeof(char *));
+                        if (!k) {
+                                router_queue_spec_done(&q);
+                                return log_oom();
+                        }
+                        k[n] = strdup(q.name);
+                        k[n + 1] = NULL;
+                        if (!k[n] || idmap_put(m->configured_queues, *op, k) < 0) {
+                                (void) idmap_put(m->configured_queues, *op, k);
+                                router_queue_spec_done(&q);
+                                return log_oom();
+                        }
+                        if (!strv_contains_safe(c->operators, *op))
+                                log_warning("[router] queues: operator %s of queue %s is not in [router] "
+                                            "operators; it serves the queue once added.", *op, q.name);
+                }
+                router_queue_spec_done(&q);
+        }
+        (void) store_queue_configured(m->store, ACD_DEFAULT_QUEUE, c->strategy);
+        return 0;
+}
+
+int manager_new(Manager **ret, sd_event *e, const RouterdConfig *c, bool user_bus) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        AcdConfig ac;
+        int r;
+
+        m = calloc(1, sizeof *m);
+        if (!m)
+                return log_oom();
+        m->event = sd_event_ref(e);
+        m->config = c;
+        m->user_bus = user_bus;
+
+        router_config_to_acd(&c->router, &ac);
+        /* Keyed hash tables: a client choosing call ids must not be able to
+         * predict collisions; the random strategy gets its seed too. */
+        if (getrandom(ac.hash_key, sizeof ac.hash_key, GRND_NONBLOCK) != sizeof ac.hash_key)
+                ac.hash_key[0] = now_usec(CLOCK_MONOTONIC) ^ (uint64_t) getpid();
+        if (getrandom(&ac.seed, sizeof ac.seed, GRND_NONBLOCK) != sizeof ac.seed)
+                ac.seed = now_usec(CLOCK_REALTIME);
+        r = acd_new(&ac, &m->acd);
+        if (r < 0)
+                return log_error_errno(r, "Invalid routing configuration: %m");
+
+        if (c->database.url && c->database.url[0]) {
+                r = db_link_new(&m->db, e, &c->database, "callcenter-routerd");
+                if (r < 0)
+                        return log_error_errno(r, "Could not set up the database link: %m");
+        }
+        r = store_new(&m->store, e, m->db, c->database.buffer_bytes);
+        if (r < 0)
+                return log_error_errno(r, "Could not set up the store: %m");
+
+        r = setup_queues(m);
+        if (r < 0)
+                return r;
+
+        m->zmq_context = zmq_ctx_new();
+        if (!m->zmq_context)
+                return log_error_errno(errno, "Could not create a ZeroMQ context: %m");
+        if (c->events.publish && c->events.publish[0]) {
+                r = event_publisher_new(&m->publisher, e, m->zmq_context, &c->events, "router");
+                if (r < 0)
+                        /* Routing works without the hub; events are what we
+                         * give up, and operators must know. */
+                        log_warning_errno(r, "Could not set up the event publisher for %s, continuing "
+                                          "without events: %m", c->events.publish);
+        } else
+                log_warning("No [events] publish endpoint: routerd publishes no events.");
+
+        r = sd_event_add_time(e, &m->deadline_timer, CLOCK_REALTIME, USEC_INFINITY, DEADLINE_ACCURACY,
+                              on_deadline, m);
+        if (r < 0)
+                return log_error_errno(r, "Could not create the deadline timer: %m");
+        (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(m->deadline_timer, "acd-deadline");
+
+        r = sd_event_add_time(e, &m->status_timer, CLOCK_MONOTONIC, USEC_INFINITY, 0, on_status_timer, m);
+        if (r < 0)
+                return log_error_errno(r, "Could not create the status timer: %m");
+        (void) sd_event_source_set_enabled(m->status_timer, SD_EVENT_OFF);
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+void manager_begin_shutdown(Manager *m) {
+        char line[256];
+
+        m->stopping = true;
+        if (m->server)
+                server_stop_reading(m->server);
+        /* No more routing: a ring timeout now would change state after the
+         * final flush. The saved deadlines fire again after a restart. */
+        (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
+        /* Hand the last changes to the database link while the loop still
+         * runs; manager_finish() then only waits for them. */
+        (void) store_flush_now(m->store);
+        (void) manager_status_line(m, line, sizeof line);
+        log_info("Shutting down (%s).", line);
+        daemon_notify_stopping();
+}
+
+void manager_finish(Manager *m, usec_t timeout) {
+        int r;
+
+        r = store_drain(m->store, timeout);
+        if (r < 0)
+                log_warning_errno(r, "Could not write everything to PostgreSQL before exiting: %m");
+        if (m->publisher) {
+                EventPublisherStats st;
+
+                /* With no hub there is nobody to wait for: the publisher
+                 * reports what it drops when it is freed. */
+                event_publisher_get_stats(m->publisher, &st);
+                if (!st.connected || st.queued == 0)
+                        return;
+                r = event_publisher_flush(m->publisher, timeout);
+                if (r < 0)
+                        log_warning_errno(r, "Could not hand every event to the hub before exiting: %m");
+        }
+}
+
+Manager *manager_free(Manager *m) {
+        size_t state = 0;
+        void *v;
+
+        if (!m)
+                return NULL;
+        m->server = server_free(m->server);
+        if (m->bus) {
+                (void) sd_bus_flush(m->bus);
+                m->bus = sd_bus_flush_close_unref(m->bus);
+        }
+        m->store = store_free(m->store);
+        m->db = db_link_free(m->db);
+        m->publisher = event_publisher_free(m->publisher);
+        if (m->zmq_context)
+                (void) zmq_ctx_term(m->zmq_context);
+        while (idmap_iterate(m->configured_queues, &state, NULL, &v))
+                strv_free(v);
+        idmap_free(m->configured_queues);
+        sd_event_source_disable_unref(m->deadline_timer);
+        sd_event_source_disable_unref(m->status_timer);
+        sd_event_source_disable_unref(m->load_timer);
+        acd_events_done(&m->events);
+        acd_free(m->acd);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The Manager owns everything of a running callcenter-routerd: the sd_event
+ * loop, the bus connection, the event publisher, the database link and the
+ * store, the ACD state, the TCP server and the one deadline timer.
+ *
+ * Every change goes through the manager_* operations below. Each one asks
+ * the ACD (with the current CLOCK_REALTIME time), and on success carries out
+ * the outcome records it appended to m->events, in order: store records,
+ * ZeroMQ events, D-Bus signals and PropertiesChanged, TCP notices (only for
+ * changes no request caused: deadlines), then re-arms the deadline timer at
+ * acd_next_deadline(). The caller reads m->events afterwards to build its
+ * reply (the wire "messages" lines, the D-Bus return values); they stay
+ * valid until the next operation.
+ *
+ * Errors are the ACD's (see acd.h): nothing changed, m->events is empty.
+ */
+
+#include <stdbool.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "daemons/routerd/acd.h"
+#include "daemons/routerd/conf.h"
+#include "libshared/cleanup.h"
+#include "libshared/db.h"
+#include "libshared/pub.h"
+
+typedef struct Server Server;
+typedef struct Store Store;
+typedef struct IdMap IdMap;
+
+typedef struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        void *zmq_context;
+        EventPublisher *publisher;
+        DbLink *db;
+        Store *store;
+        AcdState *acd;
+        Server *server;
+        const RouterdConfig *config;  /* borrowed from main() */
+        bool user_bus;
+
+        sd_event_source *deadline_timer;  /* CLOCK_REALTIME, at acd_next_deadline() */
+        sd_event_source *status_timer;    /* coalesces STATUS= updates */
+        sd_event_source *load_timer;
+
+        /* The outcome records of the last operation. */
+        AcdEvents events;
+
+        /* [router] queues: operator id -> NULL-terminated queue list
+         * (char **), for operators the configuration places in queues. */
+        IdMap *configured_queues;
+
+        /* Last values sent in PropertiesChanged. */
+        size_t queue_length;
+        size_t operators_available;
+
+        bool loaded;
+        int load_error;
+        bool stopping;
+} Manager;
+
+/*
+ * Create the manager on loop e with configuration c (borrowed; must outlive
+ * the manager): the ACD with the configured queues, the publisher, and the
+ * database link and store when [database] url is set. Nothing is served
+ * yet. Returns 0 or a negative errno (logged).
+ */
+int manager_new(Manager **ret, sd_event *e, const RouterdConfig *c, bool user_bus);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/*
+ * Bring the operators and live calls back: from PostgreSQL when there is a
+ * store (running the loop until the read is done, at most timeout; the
+ * database link applies the migrations first), else from [router]
+ * operators. Returns 0, -ETIMEDOUT, -ECANCELED (the loop was told to exit,
+ * e.g. SIGTERM), or another negative errno; logged.
+ */
+int manager_load_state(Manager *m, usec_t timeout);
+
+/* Listen (the socket systemd passed, or [router] listen) and serve TCP.
+ * Returns 0 or a negative errno (logged). */
+int manager_start_server(Manager *m);
+
+/* Connect to the bus, register the objects and ask for the name
+ * (asynchronously). Returns 0 or a negative errno (logged). */
+int manager_connect_bus(Manager *m);
+
+/* SIGTERM: stop accepting requests; the loop ends once the TCP replies
+ * queued so far are written (or after a short grace period). */
+void manager_begin_shutdown(Manager *m);
+
+/* After the loop ended: write everything to PostgreSQL and hand the queued
+ * events to the hub, each within timeout. */
+void manager_finish(Manager *m, usec_t timeout);
+
+/* Operations (see the top of this file). Return the ACD's result. */
+int manager_place_call(Manager *m, const char *id, const char *queue);
+int manager_answer(Manager *m, const char *op, const char **ret_call);
+int manager_reject(Manager *m, const char *op, const char **ret_call);
+int manager_hangup(Manager *m, const char *id);
+int manager_add_operator(Manager *m, const char *id, const char *const *queues, AcdOperatorStatus status);
+int manager_remove_operator(Manager *m, const char *id);
+int manager_set_status(Manager *m, const char *id, AcdOperatorStatus status);
+
+/* The one-line summary of STATUS= and the "status" command. */
+int manager_status_line(Manager *m, char *buf, size_t size);
+
+/* The operator of the RINGING event for call in m->events, or NULL. */
+const char *manager_events_ringing_operator(const Manager *m, const char *call);

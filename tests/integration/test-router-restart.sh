@@ -1,0 +1,168 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# callcenter-routerd's persistence, with a throwaway PostgreSQL cluster and a
+# private bus:
+#
+#  - 300 calls placed (pipelined over TCP), one answered, operators added and
+#    paused: after SIGKILL and a restart the operators come back in order
+#    with their status, the busy call with its operator, and the 299 queued
+#    calls in their order (ListCalls);
+#  - a ringing call survives SIGKILL: back in its place, offered again;
+#  - the busy call can be hung up after the restart (finished, the operator
+#    takes the next call), and its record in router_calls is complete;
+#  - SIGTERM flushes: the state after a graceful restart is the same;
+#  - a removed operator stays removed;
+#  - PostgreSQL stopped: routing goes on; once it is back the changes made
+#    meanwhile are written, and survive a SIGKILL.
+set -u
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir/build}"
+# shellcheck source=tests/integration/lib.sh
+. "$top_srcdir/tests/integration/lib.sh"
+
+ROUTERD=$top_builddir/daemons/routerd/callcenter-routerd
+WIRE=$top_srcdir/tests/integration/router-wire.py
+pg_bindir >/dev/null || skip_all "PostgreSQL server binaries (initdb) not found"
+[ "$(id -u)" -ne 0 ] || id postgres >/dev/null 2>&1 || skip_all "running as root without a postgres user"
+command -v dbus-daemon >/dev/null || skip_all "dbus-daemon not found"
+command -v busctl >/dev/null || skip_all "busctl not found"
+command -v python3 >/dev/null || skip_all "python3 not found"
+[ -x "$ROUTERD" ] || { echo "Bail out! $ROUTERD not built"; exit 1; }
+
+T=$(scratch_dir)
+routerd_pid=
+cleanup() {
+        [ -n "$routerd_pid" ] && { kill -9 "$routerd_pid"; wait "$routerd_pid"; } 2>/dev/null
+        dbus_stop
+        pg_stop
+        rm -rf "$T"
+}
+trap cleanup EXIT
+
+pg_start "$T/pg" || { echo "Bail out! cannot start PostgreSQL"; exit 1; }
+dbus_start "$T" || { echo "Bail out! cannot start dbus-daemon"; exit 1; }
+PORT=$(( 20000 + RANDOM % 20000 ))
+B=(busctl --user)
+R=(org.callcenter.Router1 /org/callcenter/Router1 org.callcenter.Router1)
+export CALLCENTER_DATABASE_URL=$PG_URL
+
+printf '%s\n' '[database]' 'reconnect_max=300ms' '[events]' 'publish=' '[router]' \
+        "listen=127.0.0.1:$PORT" 'operators=A B' 'ring_timeout=5min' >"$T/routerd.conf"
+
+start_routerd() {
+        "$ROUTERD" --user --config="$T/routerd.conf" 2>>"$T/routerd.log" &
+        routerd_pid=$!
+        wait_for 15 tcp_open 127.0.0.1 "$PORT" &&
+                wait_for 10 "${B[@]}" status org.callcenter.Router1 || {
+                echo "Bail out! routerd did not come up"; sed 's/^/# /' "$T/routerd.log"; exit 1; }
+}
+kill_routerd() {        # SIGKILL after the store's flush window
+        sleep 0.3
+        { kill -9 "$routerd_pid"; wait "$routerd_pid"; } 2>/dev/null
+        routerd_pid=
+}
+term_routerd() {        # SIGTERM; returns routerd's exit status
+        local rc
+        kill -TERM "$routerd_pid"; wait "$routerd_pid"; rc=$?
+        routerd_pid=
+        return $rc
+}
+call() { "${B[@]}" call "${R[@]}" "$@" 2>&1; }
+wire() { python3 "$WIRE" "$PORT" send "$@"; }
+
+# calls_are EXPECTED: ListCalls as "id:state:operator" words.
+list_calls() {
+        python3 -c '
+import re, sys
+s = sys.argv[1]
+print(" ".join("%s:%s:%s" % m[:3] for m in re.findall(r"\"([^\"]*)\" \"([^\"]*)\" \"([^\"]*)\" (\d+)", s)))' "$(call ListCalls)"
+}
+same() {        # same EXPECTED ACTUAL, with a diagnostic on mismatch
+        [ "$1" = "$2" ] && return 0
+        diag "expected: ${1:0:200}... ${1: -200}"
+        diag "actual:   ${2:0:200}... ${2: -200}"
+        return 1
+}
+seq_calls() {   # seq_calls FROM TO STATE: cFROM:STATE: ... cTO:STATE:
+        local i out=
+        for i in $(seq "$1" "$2"); do out+="c$i:$3: "; done
+        echo "${out% }"
+}
+
+start_routerd
+check "first start: the configured operators" -- test "$(call ListOperators)" = 'a(sss) 2 "A" "available" "" "B" "available" ""'
+call AddOperator s C >/dev/null
+call SetOperatorStatus ss C offline >/dev/null
+call SetOperatorStatus ss B paused >/dev/null
+
+for i in $(seq 1 300); do echo "{\"command\":\"call\",\"id\":\"c$i\"}"; done >"$T/calls.in"
+echo '{"command":"answer","id":"A"}' >>"$T/calls.in"
+wire <"$T/calls.in" >"$T/calls.json"
+ok $? "300 calls and an answer, pipelined"
+check "c1 rang A and was answered, c300 waits" -- bash -c '
+head -n1 "$1" | grep -q "Call c1 ringing for operator A" &&
+sed -n 300p "$1" | grep -q "\"Call c300 waiting in queue\"" &&
+tail -n1 "$1" | grep -q "Call c1 answered by operator A"' _ "$T/calls.json"
+
+kill_routerd
+check "PostgreSQL has 300 live call records" -- test "$(psql_cc -c "SELECT count(*) FROM router_calls WHERE ended IS NULL")" = 300
+start_routerd
+check "after SIGKILL: operators in order, with status and the busy call" -- \
+        test "$(call ListOperators)" = 'a(sss) 3 "A" "busy" "c1" "B" "paused" "" "C" "offline" ""'
+expected="$(seq_calls 2 300 queued) c1:answered:A"
+check "after SIGKILL: the 299 queued calls in order, then the busy one" -- same "$expected" "$(list_calls)"
+check "QueueLength is 299" -- test "$("${B[@]}" get-property "${R[@]}" QueueLength)" = "u 299"
+
+# A ringing call.
+call SetOperatorStatus ss B available >/dev/null
+check "B available takes c2" -- test "$(call ListOperators)" = 'a(sss) 3 "A" "busy" "c1" "B" "ringing" "c2" "C" "offline" ""'
+kill_routerd
+start_routerd
+check "after SIGKILL: the ringing call is offered again in its place" -- \
+        test "$(call ListOperators)" = 'a(sss) 3 "A" "busy" "c1" "B" "ringing" "c2" "C" "offline" ""'
+expected="$(seq_calls 3 300 queued) c2:ringing:B c1:answered:A"
+check "after SIGKILL: ListCalls" -- same "$expected" "$(list_calls)"
+
+# The busy call ends after the restart.
+echo '{"command":"hangup","id":"c1"}' | wire >"$T/hangup.json"
+check "hangup of the restored busy call" -- \
+        grep -qx '{"ok":true,"messages":\["Call c1 finished and operator A available","Call c3 ringing for operator A"\]}' "$T/hangup.json"
+sleep 0.3
+check "c1's record: answered, ended, finished, waited" -- test "$(psql_cc -c "SELECT state, operator, outcome, answered IS NOT NULL, ended > answered, waited IS NOT NULL FROM router_calls WHERE call = 'c1'")" = "finished|A|finished|t|t|t"
+
+# Graceful restart.
+check "SIGTERM exits 0" -- term_routerd
+start_routerd
+# Ringing calls go back to their place and are offered again: c2, the
+# older, to A (both operators idle since the start: configured order).
+expected="$(seq_calls 4 300 queued) c2:ringing:A c3:ringing:B"
+check "after SIGTERM: the same calls, the ringing ones offered again" -- same "$expected" "$(list_calls)"
+check "RemoveOperator C" -- test "$(call RemoveOperator s C)" = ""
+check "SIGTERM exits 0 again" -- term_routerd
+start_routerd
+check "a removed operator stays removed" -- same 'a(sss) 2 "A" "ringing" "c2" "B" "ringing" "c3"' "$(call ListOperators)"
+
+# PostgreSQL away: routing goes on, nothing is lost.
+pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
+printf '{"command":"%s","id":"%s"}\n' answer A hangup c3 call d1 call d2 | wire >"$T/outage.json"
+check "routing without PostgreSQL" -- test "$(grep -c '"ok":true' "$T/outage.json")" -eq 4
+pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' -p $PG_PORT -c fsync=off" start >/dev/null
+written=no
+for _ in $(seq 1 100); do
+        [ "$(psql_cc -c "SELECT count(*) FROM router_calls WHERE call IN ('d1', 'd2')" 2>/dev/null)" = 2 ] &&
+                { written=yes; break; }
+        sleep 0.1
+done
+check "the calls placed meanwhile reach PostgreSQL once it is back" -- test $written = yes
+kill_routerd
+start_routerd
+expected="$(seq_calls 5 300 queued) d1:queued: d2:queued: c4:ringing:B c2:answered:A"
+check "changes made while PostgreSQL was away survive SIGKILL" -- same "$expected" "$(list_calls)"
+check "c3's record says missed" -- test "$(psql_cc -c "SELECT outcome FROM router_calls WHERE call = 'c3'")" = missed
+
+check "SIGTERM exits 0 at the end" -- term_routerd
+check "no errors in the log" -- bash -c '! grep -q "^<[0-3]>" "$1"' _ "$T/routerd.log"
+grep "^<[0-4]>" "$T/routerd.log" | sed 's/^/# log: /' | head -20
+done_testing

@@ -1,0 +1,292 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# callcenter-routerd over TCP (JSON lines) and D-Bus (org.callcenter.Router1),
+# without PostgreSQL ([database] url empty), on a private bus:
+#
+#  - the seeds' classic session (calls 1-3, answer, reject, hangups, a ring
+#    timeout with ring_timeout=1s) gives the exact seed lines over TCP, and
+#    the same outcomes over D-Bus (return values, ListOperators, ListCalls,
+#    properties, signals, named errors);
+#  - pipelining: 400 requests in one write, replies in order;
+#  - bad lines (not JSON, not an object, unknown command, missing or bad id,
+#    longer than 64 KiB) get error replies, the connection stays usable;
+#  - back-pressure: 20000 status requests sent without reading all get
+#    their replies; 100 connections at once;
+#  - subscribe: a subscriber gets the ring-timeout notices;
+#  - the operator objects (ObjectManager, properties, add/remove);
+#  - events on ZeroMQ through eventd, when eventd and event-sub are built;
+#  - SIGTERM exits 0.
+set -u
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir/build}"
+# shellcheck source=tests/integration/lib.sh
+. "$top_srcdir/tests/integration/lib.sh"
+
+ROUTERD=$top_builddir/daemons/routerd/callcenter-routerd
+WIRE=$top_srcdir/tests/integration/router-wire.py
+EVENTD=$top_builddir/daemons/eventd/callcenter-eventd
+EVENT_SUB=$top_builddir/tests/integration/event-sub
+command -v dbus-daemon >/dev/null || skip_all "dbus-daemon not found"
+command -v busctl >/dev/null || skip_all "busctl not found"
+command -v python3 >/dev/null || skip_all "python3 not found"
+[ -x "$ROUTERD" ] || { echo "Bail out! $ROUTERD not built"; exit 1; }
+
+T=$(scratch_dir)
+routerd_pid=
+monitor_pid=
+eventd_pid=
+sub_pid=
+cleanup() {
+        for p in $routerd_pid $monitor_pid $sub_pid $eventd_pid; do
+                { kill -9 "$p"; wait "$p"; } 2>/dev/null
+        done
+        dbus_stop
+        rm -rf "$T"
+}
+trap cleanup EXIT
+
+dbus_start "$T" || { echo "Bail out! cannot start dbus-daemon"; exit 1; }
+PORT=$(( 20000 + RANDOM % 20000 ))
+B=(busctl --user)
+R=(org.callcenter.Router1 /org/callcenter/Router1 org.callcenter.Router1)
+
+# Events: eventd as the hub when it is built; otherwise routerd publishes
+# into the void (it never blocks on an absent hub).
+EVENTS=no
+[ -x "$EVENTD" ] && [ -x "$EVENT_SUB" ] && EVENTS=yes
+
+printf '%s\n' '[database]' 'url=' '[events]' "publish=ipc://$T/events-in" \
+        "subscribe=ipc://$T/events-out" '[router]' "listen=127.0.0.1:$PORT" 'operators=A B' \
+        'ring_timeout=1s' >"$T/routerd.conf"
+
+start_routerd() {
+        "$ROUTERD" --user --config="$T/routerd.conf" 2>>"$T/routerd.log" &
+        routerd_pid=$!
+        wait_for 10 tcp_open 127.0.0.1 "$PORT" &&
+                wait_for 10 "${B[@]}" status org.callcenter.Router1 || {
+                echo "Bail out! routerd did not come up"; sed 's/^/# /' "$T/routerd.log"; exit 1; }
+}
+stop_routerd() {        # SIGTERM; returns routerd's exit status
+        local rc
+        kill -TERM "$routerd_pid"; wait "$routerd_pid"; rc=$?
+        routerd_pid=
+        return $rc
+}
+
+if [ "$EVENTS" = yes ]; then
+        # eventd without a database only relays (no archive).
+        CALLCENTER_DATABASE_URL= "$EVENTD" --config="$T/routerd.conf" 2>>"$T/eventd.log" &
+        eventd_pid=$!
+        sleep 0.3
+        # The first 40 router events (the TCP session below has more) of
+        # the first routerd process, from seq 1 on: the subscription must
+        # be in place before routerd publishes, hence the pause.
+        "$EVENT_SUB" --endpoint="ipc://$T/events-out" --topic=router. --timeout=30 --count=40 \
+                >"$T/sub.out" 2>"$T/sub.err" &
+        sub_pid=$!
+        sleep 1
+fi
+
+start_routerd
+"${B[@]}" monitor --match="type='signal',sender='org.callcenter.Router1'" >"$T/monitor.txt" 2>&1 &
+monitor_pid=$!
+sleep 0.3
+
+wire() { python3 "$WIRE" "$PORT" send "$@"; }
+# messages: the "messages" of each JSON line on stdin, one per line, and the
+# error code of failed replies as "error=<code>".
+messages() {
+        python3 -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    if r.get("ok") is False:
+        print("error=" + r["error"])
+    for m in r["messages"]:
+        print(m)'
+}
+
+# --- the seeds' classic session over TCP -------------------------------------------
+printf '{"command":"%s","id":"%s"}\n' call 1 call 2 call 3 answer A reject B answer B \
+        hangup 1 hangup 3 hangup 2 call 4 | wire --notices 1 --timeout 5 >"$T/session.json"
+ok $? "TCP session: one reply per request, then the ring-timeout notice"
+messages <"$T/session.json" >"$T/session.txt"
+printf '%s\n' \
+        'Call 1 received' \
+        'Call 1 ringing for operator A' \
+        'Call 2 received' \
+        'Call 2 ringing for operator B' \
+        'Call 3 received' \
+        'Call 3 waiting in queue' \
+        'Call 1 answered by operator A' \
+        'Call 2 rejected by operator B' \
+        'Call 2 ringing for operator B' \
+        'Call 2 answered by operator B' \
+        'Call 1 finished and operator A available' \
+        'Call 3 ringing for operator A' \
+        'Call 3 missed' \
+        'Call 2 finished and operator B available' \
+        'Call 4 received' \
+        'Call 4 ringing for operator A' \
+        'Call 4 ignored by operator A' \
+        'Call 4 ringing for operator B' >"$T/session.expected"
+check "TCP session: the seed's lines, exactly" -- diff -u "$T/session.expected" "$T/session.txt"
+check "the ring timeout came as an \"ignored\" notice" -- \
+        grep -qx '{"event":"ignored","messages":\["Call 4 ignored by operator A","Call 4 ringing for operator B"\]}' "$T/session.json"
+check "every reply says ok" -- test "$(grep -c '"ok":true' "$T/session.json")" -eq 10
+
+# Call 4 still rings (the timeout re-offers it every second): hang it up
+# first. Which operator call 8 rings is not the point here.
+printf '{"command":"%s","id":"%s"}\n' hangup 4 answer A hangup 99 answer Z hangup 4 call 8 call 8 hangup 8 |
+        wire >"$T/errors.json"
+messages <"$T/errors.json" | sed 's/operator [AB]$/operator X/' >"$T/errors.txt"
+printf '%s\n' 'Call 4 missed' error=invalid_state 'Operator A is not ringing' error=no_such_call 'No such call 99' \
+        error=no_such_operator 'No such operator Z' error=no_such_call 'No such call 4' 'Call 8 received' \
+        'Call 8 ringing for operator X' error=exists 'Call 8 already exists' 'Call 8 missed' >"$T/errors.expected"
+check "TCP errors: codes and human lines" -- diff -u "$T/errors.expected" "$T/errors.txt"
+
+# --- bad lines ---------------------------------------------------------------------
+{
+        echo 'this is not json'
+        echo '[1,2,3]'
+        echo '{"command":"fly","id":"1"}'
+        echo '{"command":"call"}'
+        echo '{"command":"call","id":"has space"}'
+        echo '{"command":"call","id":""}'
+        python3 -c 'print("{\"command\":\"call\",\"id\":\"" + "x" * 70000 + "\"}")'
+        echo '{"id":"5"}'
+        echo '{"command":"call","id":"5"}'
+        echo '{"command":"hangup","id":"5"}'
+} | wire >"$T/bad.json"
+ok $? "bad lines: one reply each"
+messages <"$T/bad.json" | grep '^error=' >"$T/bad.txt"
+printf 'error=%s\n' bad_json not_object unknown_command missing_id bad_id bad_id line_too_long \
+        missing_command >"$T/bad.expected"
+check "bad lines: the error codes" -- diff -u "$T/bad.expected" "$T/bad.txt"
+check "the connection stays usable after them" -- grep -q '"messages":\["Call 5 received","Call 5 ringing for operator ' "$T/bad.json"
+check "failed replies carry one human line" -- python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["ok"] is False:
+        assert len(r["messages"]) == 1 and r["messages"][0], r' "$T/bad.json"
+
+# --- pipelining, back-pressure, many connections ---------------------------------
+for i in $(seq 1 200); do echo "{\"command\":\"call\",\"id\":\"p$i\"}"; done >"$T/pipe.in"
+for i in $(seq 1 200); do echo "{\"command\":\"hangup\",\"id\":\"p$i\"}"; done >>"$T/pipe.in"
+wire <"$T/pipe.in" >"$T/pipe.json"
+ok $? "pipelining: 400 requests in one write, 400 replies"
+check "pipelining: replies in request order" -- python3 -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert len(lines) == 400
+for i in range(200):
+    assert lines[i]["messages"][0] == "Call p%d received" % (i + 1), lines[i]
+    assert lines[200 + i]["messages"][0].startswith("Call p%d " % (i + 1)), lines[200 + i]' "$T/pipe.json"
+out=$(python3 "$WIRE" "$PORT" flood 20000)
+check "back-pressure: 20000 status replies to a client that reads late ($out)" -- test "$out" = "replies=20000 ok=20000"
+out=$(python3 "$WIRE" "$PORT" conns 100)
+check "100 connections at once ($out)" -- test "$out" = "connections=100 ok=100"
+for i in $(seq 0 99); do echo "{\"command\":\"hangup\",\"id\":\"conn-$i\"}"; done | wire >"$T/hang.json"
+check "their calls outlive the connections and hang up" -- test "$(grep -c '"ok":true' "$T/hang.json")" -eq 100
+
+# --- subscribe -----------------------------------------------------------------------
+# The subscriber gets the notice of a ring timeout of a call placed over D-Bus.
+python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=4)
+s.sendall(b"{\"command\":\"subscribe\"}\n")
+f = s.makefile("rb")
+for _ in range(2):
+    print(f.readline().decode().rstrip(), flush=True)' "$PORT" >"$T/sub.json" &
+subscriber=$!
+sleep 0.3
+"${B[@]}" call "${R[@]}" PlaceCall s 6 >/dev/null
+wait $subscriber
+check "subscribe: acknowledged" -- grep -qx '{"ok":true,"messages":\["Subscribed to notices"\]}' "$T/sub.json"
+check "subscribe: the ring-timeout notice of a D-Bus call" -- grep -q '^{"event":"ignored","messages":\["Call 6 ignored by operator ' "$T/sub.json"
+"${B[@]}" call "${R[@]}" Hangup s 6 >/dev/null
+
+# --- the same session over D-Bus --------------------------------------------------
+# A fresh routerd (SIGTERM, start again): both operators idle since the start,
+# so the strategy's tie goes to the configured order.
+check "SIGTERM: exit status 0" -- stop_routerd
+start_routerd
+call() { "${B[@]}" call "${R[@]}" "$@" 2>&1; }
+check "D-Bus PlaceCall 11 rings A" -- test "$(call PlaceCall s 11)" = 'ss "ringing" "A"'
+check "D-Bus PlaceCall 12 rings B" -- test "$(call PlaceCall s 12)" = 'ss "ringing" "B"'
+check "D-Bus PlaceCall 13 is queued" -- test "$(call PlaceCall s 13)" = 'ss "queued" ""'
+check "QueueLength is 1" -- test "$("${B[@]}" get-property "${R[@]}" QueueLength)" = "u 1"
+check "D-Bus Answer A returns call 11" -- test "$(call Answer s A)" = 's "11"'
+check "D-Bus Reject B returns call 12" -- test "$(call Reject s B)" = 's "12"'
+check "ListOperators after the reject" -- test "$(call ListOperators)" = 'a(sss) 2 "A" "busy" "11" "B" "ringing" "12"'
+check "D-Bus Answer B" -- test "$(call Answer s B)" = 's "12"'
+check "ListCalls: queue order first" -- python3 -c '
+import re, sys
+s = sys.argv[1]
+m = re.findall(r"\"([^\"]*)\" \"([^\"]*)\" \"([^\"]*)\" (\d+)", s)
+assert s.startswith("a(ssst) 3 "), s
+assert [x[:3] for x in m] == [("13", "queued", ""), ("11", "answered", "A"), ("12", "answered", "B")], m' "$(call ListCalls)"
+check "D-Bus Hangup 11 is finished" -- test "$(call Hangup s 11)" = 's "finished"'
+check "A took call 13 at once" -- test "$(call ListOperators)" = 'a(sss) 2 "A" "ringing" "13" "B" "busy" "12"'
+check "D-Bus Hangup 13 is missed" -- test "$(call Hangup s 13)" = 's "missed"'
+check "D-Bus Hangup 12 is finished" -- test "$(call Hangup s 12)" = 's "finished"'
+check "OperatorsAvailable is 2" -- test "$("${B[@]}" get-property "${R[@]}" OperatorsAvailable)" = "u 2"
+check "Strategy and RingTimeoutUSec" -- test "$("${B[@]}" get-property "${R[@]}" Strategy RingTimeoutUSec | tr '\n' ' ')" = 's "longest-idle" t 1000000 '
+first=$(call PlaceCall s 14 | cut -d' ' -f3 | tr -d '"')
+other=A; [ "$first" = A ] && other=B
+sleep 1.4
+check "D-Bus ring timeout re-offers call 14 to the other operator ($first -> $other)" -- \
+        bash -c '[[ "$1" == *"\"$2\" \"ringing\" \"14\""* ]]' _ "$(call ListOperators)" "$other"
+call Hangup s 14 >/dev/null
+
+# Named errors, seen through gdbus (which prints the error name).
+gd() { gdbus call --session --dest org.callcenter.Router1 --object-path /org/callcenter/Router1 --method "org.callcenter.Router1.$1" "${@:2}" 2>&1; }
+has() { [[ "$1" == *"$2"* ]] || { echo "# got: $1"; return 1; }; }
+if command -v gdbus >/dev/null; then
+        check "NoSuchCall" -- has "$(gd Hangup nope)" org.callcenter.Error.NoSuchCall
+        check "NoSuchOperator" -- has "$(gd Answer Z)" org.callcenter.Error.NoSuchOperator
+        check "InvalidState" -- has "$(gd Answer A)" org.callcenter.Error.InvalidState
+        check "InvalidArgument (bad id)" -- has "$(gd PlaceCall "'a b'")" org.callcenter.Error.InvalidArgument
+        check "InvalidArgument (bad status)" -- has "$(gd SetOperatorStatus A sleepy)" org.callcenter.Error.InvalidArgument
+        gd PlaceCall 15 >/dev/null
+        check "Exists" -- has "$(gd PlaceCall 15)" org.callcenter.Error.Exists
+        gd Hangup 15 >/dev/null
+fi
+
+# --- operator objects ---------------------------------------------------------------
+check "operator objects under the ObjectManager" -- has \
+        "$("${B[@]}" call org.callcenter.Router1 /org/callcenter/Router1 org.freedesktop.DBus.ObjectManager GetManagedObjects)" \
+        '"/org/callcenter/Router1/operator/B" 4'
+check "AddOperator C-1" -- test "$(call AddOperator s C-1)" = ""
+check "operator C-1's object (escaped path) and properties" -- test "$("${B[@]}" get-property org.callcenter.Router1 /org/callcenter/Router1/operator/C_2d1 org.callcenter.Router1.Operator Id State Status | tr '\n' ' ')" = 's "C-1" s "available" s "available" '
+check "SetOperatorStatus C-1 paused" -- test "$(call SetOperatorStatus ss C-1 paused)" = ""
+check "ListOperators in configured order with C-1 paused" -- test "$(call ListOperators)" = 'a(sss) 3 "A" "available" "" "B" "available" "" "C-1" "paused" ""'
+check "RemoveOperator C-1" -- test "$(call RemoveOperator s C-1)" = ""
+check "C-1's object is gone" -- bash -c '! "$@" >/dev/null 2>&1' _ "${B[@]}" get-property org.callcenter.Router1 /org/callcenter/Router1/operator/C_2d1 org.callcenter.Router1.Operator Id
+stats=$(call GetStats)
+for k in waiting longest_wait_usec average_wait_usec answered abandoned service_level abandon_rate queues; do
+        has "$stats" "\"$k\"" || { ok 1 "GetStats has $k"; continue; }
+done
+ok 0 "GetStats has the queue figures"
+
+sleep 0.3
+kill "$monitor_pid" 2>/dev/null; wait "$monitor_pid" 2>/dev/null; monitor_pid=
+check "CallStateChanged signals" -- grep -q "Member=CallStateChanged" "$T/monitor.txt"
+check "OperatorStateChanged signals" -- grep -q "Member=OperatorStateChanged" "$T/monitor.txt"
+check "PropertiesChanged and InterfacesAdded/Removed" -- bash -c 'grep -q "Member=PropertiesChanged" "$1" && grep -q "Member=InterfacesAdded" "$1" && grep -q "Member=InterfacesRemoved" "$1"' _ "$T/monitor.txt"
+
+# --- events on ZeroMQ -----------------------------------------------------------------
+if [ "$EVENTS" = yes ]; then
+        wait "$sub_pid"; rc=$?; sub_pid=
+        check "event-sub: router events through eventd, no gaps ($(cat "$T/sub.out"))" -- test "$rc" -eq 0
+else
+        echo "ok $((tap_n += 1)) # SKIP eventd or event-sub not built"
+fi
+
+check "SIGTERM: exit status 0" -- stop_routerd
+# Without eventd the publisher drops its queue at exit, and says so.
+check "no warnings or errors in the log" -- bash -c '! grep -v "No \[database\] url\|Event publisher router: .* dropped" "$1" | grep -q "^<[0-4]>"' _ "$T/routerd.log"
+sed 's/^/# log: /' "$T/routerd.log" | head -20
+done_testing

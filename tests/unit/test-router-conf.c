@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * routerd's configuration helpers ([router] queues and listen), the SQL
+ * quoting of the store and the id map, table-driven.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "daemons/routerd/conf.h"
+#include "libshared/cleanup.h"
+#include "daemons/routerd/idmap.h"
+#include "daemons/routerd/store.h"
+#include "tap.h"
+
+static const struct {
+        const char *word;
+        int ret;
+        const char *name;
+        AcdStrategy strategy;
+        const char *members;         /* space-separated */
+} queue_cases[] = {
+        { "sales:A,B", 0, "sales", ACD_STRATEGY_LONGEST_IDLE, "A B" },
+        { "support/round-robin:B", 0, "support", ACD_STRATEGY_ROUND_ROBIN, "B" },
+        { "vip/top-down:X,Y,Z", 0, "vip", ACD_STRATEGY_TOP_DOWN, "X Y Z" },
+        { "default:C", 0, "default", ACD_STRATEGY_LONGEST_IDLE, "C" },
+        { "sales", -EINVAL },                /* no members */
+        { "sales:", -EINVAL },               /* empty member */
+        { "sales:A,", -EINVAL },
+        { "sales:A,,B", -EINVAL },
+        { ":A", -EINVAL },                   /* no name */
+        { "sales:A,A", -EINVAL },            /* duplicate member */
+        { "sales/fastest:A", -EINVAL },      /* unknown strategy */
+        { "sales/:A", -EINVAL },
+};
+
+static const struct {
+        const char *s;
+        int ret;
+        int family;
+        const char *host;
+        unsigned port;
+} listen_cases[] = {
+        { "127.0.0.1:5678", 0, AF_INET, "127.0.0.1", 5678 },
+        { "localhost:1", 0, AF_INET, "127.0.0.1", 1 },
+        { ":5678", 0, AF_INET, "0.0.0.0", 5678 },
+        { "[::1]:5678", 0, AF_INET6, "::1", 5678 },
+        { "0.0.0.0:0", 0, AF_INET, "0.0.0.0", 0 },
+        { "127.0.0.1", -EINVAL },
+        { "127.0.0.1:", -EINVAL },
+        { "127.0.0.1:65536", -EINVAL },
+        { "127.0.0.1:-1", -EINVAL },
+        { "127.0.0.1:80x", -EINVAL },
+        { "::1:5678", -EINVAL },             /* v6 needs brackets */
+        { "example.com:80", -EINVAL },       /* numeric hosts only */
+        { "", -EINVAL },
+};
+
+static void test_queue_specs(void) {
+        for (size_t i = 0; i < ELEMENTSOF(queue_cases); i++) {
+                RouterQueueSpec q = {};
+                char members[256] = "";
+                int r;
+
+                r = router_queue_spec_parse(queue_cases[i].word, ACD_STRATEGY_LONGEST_IDLE, &q);
+                is_int(r, queue_cases[i].ret, "queues word \"%s\"", queue_cases[i].word);
+                if (r < 0)
+                        continue;
+                is_str(q.name, queue_cases[i].name, "  name");
+                is_int(q.strategy, queue_cases[i].strategy, "  strategy");
+                for (char **m = q.members; *m; m++) {
+                        if (members[0])
+                                strcat(members, " ");
+                        strcat(members, *m);
+                }
+                is_str(members, queue_cases[i].members, "  members");
+                router_queue_spec_done(&q);
+        }
+}
+
+static void test_listen(void) {
+        for (size_t i = 0; i < ELEMENTSOF(listen_cases); i++) {
+                struct sockaddr_storage sa;
+                unsigned len = 0;
+                char host[INET6_ADDRSTRLEN] = "";
+                unsigned port = 0;
+                int r;
+
+                r = router_parse_listen(listen_cases[i].s, &sa, &len);
+                is_int(r, listen_cases[i].ret, "listen \"%s\"", listen_cases[i].s);
+                if (r < 0)
+                        continue;
+                is_int(sa.ss_family, listen_cases[i].family, "  family");
+                if (sa.ss_family == AF_INET) {
+                        struct sockaddr_in *in = (struct sockaddr_in *) &sa;
+
+                        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+                        port = ntohs(in->sin_port);
+                        is_int(len, sizeof(struct sockaddr_in), "  length");
+                } else {
+                        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &sa;
+
+                        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+                        port = ntohs(in6->sin6_port);
+                        is_int(len, sizeof(struct sockaddr_in6), "  length");
+                }
+                is_str(host, listen_cases[i].host, "  host");
+                is_int(port, listen_cases[i].port, "  port");
+        }
+}
+
+static void test_sql_quote(void) {
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                { "A", "E'A'" },
+                { "o'brien", "E'o''brien'" },
+                { "back\\slash", "E'back\\\\slash'" },
+                { "'\\'", "E'''\\\\'''" },
+                { "", "E''" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *buf = NULL;
+                size_t len = 0, alloc = 0;
+
+                /* Appending after existing text must keep that text. */
+                ok(store_sql_quote(&buf, &len, &alloc, "x") == 0, "quote prefix");
+                is_int(store_sql_quote(&buf, &len, &alloc, cases[i].in), 0, "quote \"%s\"", cases[i].in);
+                ok(buf && buf[0] == 'E' && strcmp(buf + 4, cases[i].out) == 0 && len == strlen(buf),
+                   "  gives %s (got %s)", cases[i].out, buf ? buf + 4 : "(null)");
+                free(buf);
+        }
+}
+
+static void test_idmap(void) {
+        IdMap *m = NULL;
+        char key[32];
+        int a = 1, b = 2, c = 3;
+        size_t state = 0, seen = 0;
+        const char *k;
+        void *v;
+
+        is_int(idmap_new(&m), 0, "idmap_new");
+        /* Enough keys to make the table grow several times. */
+        for (int i = 0; i < 5000; i++) {
+                snprintf(key, sizeof key, "call-%d", i);
+                if (idmap_put(m, key, i % 2 ? &a : &b) < 0)
+                        break;
+        }
+        is_int(idmap_size(m), 5000, "5000 keys");
+        ok(idmap_get(m, "call-4999") == &a && idmap_get(m, "call-0") == &b, "lookups after growth");
+        ok(idmap_get(m, "call-5000") == NULL, "absent key");
+        is_int(idmap_put(m, "call-0", &c), 0, "replace");
+        ok(idmap_get(m, "call-0") == &c && idmap_size(m) == 5000, "replaced in place");
+        ok(idmap_remove(m, "call-1") == &a && idmap_get(m, "call-1") == NULL, "remove");
+        ok(idmap_remove(m, "call-1") == NULL, "remove twice");
+        while (idmap_iterate(m, &state, &k, &v))
+                seen++;
+        is_int(seen, 4999, "iterate sees every entry");
+        is_int(idmap_remove_value(m, &a), 2499, "remove by value");
+        is_int(idmap_size(m), 2500, "what is left");
+        ok(idmap_free(m) == NULL, "idmap_free");
+        ok(idmap_free(NULL) == NULL, "idmap_free(NULL)");
+}
+
+int main(void) {
+        plan_no_plan();
+        test_queue_specs();
+        test_listen();
+        test_sql_quote();
+        test_idmap();
+        return done_testing();
+}
