@@ -5,7 +5,7 @@
  * second. Run by bench/events.sh, which starts PostgreSQL and eventd.
  *
  *   bench/events --publish=EP --subscribe=EP --direct=EP [--database=URL]
- *                [--count=N] [--size=BYTES] [--runs=R]
+ *                [--count=N] [--size=BYTES] [--runs=R] [--eventd-pid=PID]
  *
  * Each run forks a subscriber and a publisher, both on libshared's
  * EventSubscriber / EventPublisher (the same code and the same events in
@@ -21,7 +21,9 @@
  * With --database, every hub run also times how long it takes from the
  * start of publishing until the N-th event is a row of table events.
  * Runs alternate between the modes (a busy machine then hurts both alike)
- * and the median of each figure is printed.
+ * and the median of each figure is printed. Since wall-clock rates depend
+ * on what else the machine runs, it also prints the CPU time eventd and
+ * the archive's PostgreSQL backend spent per event (from /proc).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +48,7 @@
 #include "time-util.h"
 
 static const char *arg_publish, *arg_subscribe, *arg_direct, *arg_database;
+static pid_t arg_eventd_pid;
 static uint64_t arg_count = 200000;
 static size_t arg_size = 64;
 static unsigned arg_runs = 3;
@@ -57,6 +60,8 @@ typedef struct Result {
         double pub_rate;        /* events/s handed to ZeroMQ by the publisher */
         double archive_rate;    /* rows/s, hub runs with --database */
         double archive_secs;
+        double eventd_cpu;      /* µs of eventd CPU per event (hub runs, --eventd-pid) */
+        double pg_cpu;          /* µs of PostgreSQL backend CPU per row */
         uint64_t received, gaps, bytes;
         int ok;
 } Result;
@@ -233,6 +238,39 @@ static usec_t wait_archived(PGconn *c, const char *source, int64_t last_seq, uin
         return seen;
 }
 
+/* CPU time (user + system, all threads) of a process in µs, or 0. */
+static uint64_t process_cpu_usec(pid_t pid) {
+        char path[64], buf[1024], *p;
+        unsigned long long ut = 0, st = 0;
+        FILE *f;
+
+        if (pid <= 0)
+                return 0;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        p = fgets(buf, sizeof(buf), f);
+        fclose(f);
+        /* Fields after the command name, which may contain spaces. */
+        if (!p || !(p = strrchr(buf, ')')) ||
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+                return 0;
+        return (ut + st) * USEC_PER_SEC / (uint64_t) sysconf(_SC_CLK_TCK);
+}
+
+/* The archive's PostgreSQL backend (application_name callcenter-eventd). */
+static pid_t archive_backend_pid(PGconn *c) {
+        PGresult *res = PQexec(c, "SELECT pid FROM pg_stat_activity WHERE application_name = 'callcenter-eventd' "
+                                  "ORDER BY backend_start DESC LIMIT 1");
+        pid_t pid = 0;
+
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+                pid = (pid_t) strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        return pid;
+}
+
 /* --- one run ---------------------------------------------------------------- */
 
 static pid_t spawn(int (*fn)(void *), void *arg) {
@@ -282,7 +320,8 @@ static void run_once(bool hub, unsigned number, PGconn *db, Result *ret) {
         uint64_t pstart = 0, pend = 0;
         int64_t last_seq = 0;
         usec_t go, archived = 0;
-        pid_t sp, pp;
+        uint64_t eventd_cpu0 = 0, pg_cpu0 = 0;
+        pid_t sp, pp, pg_pid = 0;
 
         *ret = (Result) {};
         snprintf(source, sizeof(source), "bench-%d-%u-%s", (int) getpid(), number, hub ? "hub" : "direct");
@@ -303,6 +342,11 @@ static void run_once(bool hub, unsigned number, PGconn *db, Result *ret) {
                 fprintf(stderr, "bench: %s run %u: subscriber not ready\n", hub ? "hub" : "direct", number);
                 goto finish;
         }
+        if (hub) {
+                eventd_cpu0 = process_cpu_usec(arg_eventd_pid);
+                pg_pid = db ? archive_backend_pid(db) : 0;
+                pg_cpu0 = process_cpu_usec(pg_pid);
+        }
         go = now_usec(CLOCK_MONOTONIC);
         (void) !write(go_pipe[1], "G", 1);
 
@@ -316,6 +360,10 @@ static void run_once(bool hub, unsigned number, PGconn *db, Result *ret) {
                 goto finish;
         if (hub && db)
                 archived = wait_archived(db, source, last_seq, &rows);
+        if (hub && arg_eventd_pid > 0)
+                ret->eventd_cpu = (double) (process_cpu_usec(arg_eventd_pid) - eventd_cpu0) / (double) arg_count;
+        if (hub && pg_pid > 0 && archived)
+                ret->pg_cpu = (double) (process_cpu_usec(pg_pid) - pg_cpu0) / (double) arg_count;
 
         ret->received = received;
         ret->gaps = gaps;
@@ -330,10 +378,17 @@ static void run_once(bool hub, unsigned number, PGconn *db, Result *ret) {
                                 arg_count);
         }
         ret->ok = received == arg_count && gaps == 0 && dropped == 0 && (!hub || !db || rows == arg_count);
-        fprintf(stderr, "  %-6s run %u: %8.0f ev/s at the subscriber, %8.0f ev/s published%s", hub ? "hub" : "direct",
-                number, ret->rate, ret->pub_rate, received == arg_count && gaps == 0 ? "" : " (LOST EVENTS)");
+        fprintf(stderr, "  %-6s run %u: %8.0f ev/s at the subscriber, %8.0f ev/s published", hub ? "hub" : "direct",
+                number, ret->rate, ret->pub_rate);
+        if (received != arg_count || gaps != 0 || dropped != 0)
+                fprintf(stderr, " (LOST EVENTS: received %" PRIu64 ", %" PRIu64 " gaps, %" PRIu64 " dropped by the publisher)",
+                        received, gaps, dropped);
         if (archived)
                 fprintf(stderr, ", archive %8.0f rows/s (%.2f s)", ret->archive_rate, ret->archive_secs);
+        if (ret->eventd_cpu > 0)
+                fprintf(stderr, ", CPU/event: eventd %.2f us", ret->eventd_cpu);
+        if (ret->pg_cpu > 0)
+                fprintf(stderr, ", PostgreSQL %.2f us", ret->pg_cpu);
         fprintf(stderr, "\n");
 
 finish:
@@ -365,6 +420,7 @@ static int parse_args(int argc, char **argv) {
                 { "count", required_argument, NULL, 'n' },
                 { "size", required_argument, NULL, 'z' },
                 { "runs", required_argument, NULL, 'r' },
+                { "eventd-pid", required_argument, NULL, 'P' },
                 {},
         };
         int c;
@@ -378,19 +434,20 @@ static int parse_args(int argc, char **argv) {
                 case 'n': arg_count = strtoull(optarg, NULL, 10); break;
                 case 'z': arg_size = strtoul(optarg, NULL, 10); break;
                 case 'r': arg_runs = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 'P': arg_eventd_pid = (pid_t) strtol(optarg, NULL, 10); break;
                 default: return 2;
                 }
         if (!arg_publish || !arg_subscribe || !arg_direct || arg_count < 2 || arg_runs < 1 || arg_runs > 50) {
                 fprintf(stderr, "usage: bench/events --publish=EP --subscribe=EP --direct=EP [--database=URL] "
-                                "[--count=N>=2] [--size=BYTES] [--runs=1..50]\n");
+                                "[--count=N>=2] [--size=BYTES] [--runs=1..50] [--eventd-pid=PID]\n");
                 return 2;
         }
         return 0;
 }
 
 int main(int argc, char **argv) {
-        double direct[50], hub[50], archive[50], hub_v, direct_v;
-        unsigned n_archive = 0;
+        double direct[50], hub[50], archive[50], ecpu[50], pcpu[50], hub_v, direct_v;
+        unsigned n_archive = 0, n_ecpu = 0, n_pcpu = 0;
         uint64_t bytes = 0;
         PGconn *db = NULL;
         int r, ok = 1;
@@ -417,6 +474,10 @@ int main(int argc, char **argv) {
                 hub[i] = h.rate;
                 if (h.archive_rate > 0)
                         archive[n_archive++] = h.archive_rate;
+                if (h.eventd_cpu > 0)
+                        ecpu[n_ecpu++] = h.eventd_cpu;
+                if (h.pg_cpu > 0)
+                        pcpu[n_pcpu++] = h.pg_cpu;
                 ok = ok && d.ok && h.ok;
                 bytes = h.bytes;
         }
@@ -431,6 +492,10 @@ int main(int argc, char **argv) {
                 printf("archive: %.0f rows/s\n", median(archive, n_archive));
         else
                 printf("archive: not measured (no database)\n");
+        if (n_ecpu > 0 || n_pcpu > 0)
+                printf("cpu per event: eventd %.2f us, PostgreSQL %.2f us (%.0f rows/s per PostgreSQL core)\n",
+                       median(ecpu, n_ecpu), median(pcpu, n_pcpu),
+                       n_pcpu > 0 && median(pcpu, n_pcpu) > 0 ? 1e6 / median(pcpu, n_pcpu) : 0.0);
         if (!ok)
                 printf("WARNING: some runs lost events (see above)\n");
 

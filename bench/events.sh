@@ -64,7 +64,7 @@ wait_for 10 tcp_open 127.0.0.1 "$PORT" || { cat "$T/eventd.log" >&2; exit 1; }
 [ -n "$DB" ] && wait_for 20 psql_cc -c "SELECT 1 FROM events LIMIT 1"
 
 "$BENCH" --publish="ipc://$T/events-in" --subscribe="tcp://127.0.0.1:$PORT" --direct="ipc://$T/direct" \
-        --database="$DB" "$@"
+        --database="$DB" --eventd-pid="$EVENTD_PID" "$@"
 rc=$?
 kill -TERM "$EVENTD_PID"
 wait "$EVENTD_PID" || rc=1

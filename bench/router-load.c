@@ -25,6 +25,13 @@
  *   router-load add-operators [--user] -n COUNT [--prefix P] [-p INFLIGHT]
  *       AddOperator P0..P(COUNT-1) over D-Bus.
  *
+ *   router-load sink --bind ENDPOINT
+ *       Stand in for the events hub: a ZeroMQ SUB socket bound where routerd's
+ *       publisher connects ([events] publish), subscribed to everything,
+ *       discarding what arrives until SIGTERM. Without a hub routerd would
+ *       keep up to [events] buffer events in memory, which is not the state
+ *       of a running system and would swell its RSS.
+ *
  * The numbers are printed, never judged: bench/router.sh compares them.
  */
 #include <arpa/inet.h>
@@ -46,6 +53,7 @@
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
+#include <zmq.h>
 
 #define ROUTER_PATH "/org/callcenter/Router1"
 #define ROUTER_IFACE "org.callcenter.Router1"
@@ -128,6 +136,7 @@ typedef struct Run {
         bool measuring;
         bool fill;              /* fill: calls stay (no hangup), ids prefix0.. */
         uint64_t replies, errors, notices, queued, rang;
+        uint64_t total;         /* every reply, warm-up and drain included */
         unsigned long placed;   /* fill: calls sent so far */
         Hist hist;
 } Run;
@@ -236,6 +245,7 @@ static void handle_line(Run *run, Conn *c, const char *line, size_t len) {
         c->n_pending--;
 
         bool ok = memmem(line, len, "\"ok\":true", 9) != NULL;
+        run->total++;
         if (run->measuring) {
                 run->replies++;
                 hist_add(&run->hist, now_us() - p.sent);
@@ -412,10 +422,10 @@ static void print_figures(const Run *run, const char *mode, unsigned conns, unsi
         double secs = (double) (t1 - t0) / 1e6;
 
         printf("mode=%s conns=%u inflight=%u seconds=%.2f commands=%" PRIu64 " cps=%.0f p50_us=%.0f p99_us=%.0f "
-               "mean_us=%.1f errors=%" PRIu64 " notices=%" PRIu64 " rang=%" PRIu64 " queued=%" PRIu64 "\n",
+               "mean_us=%.1f errors=%" PRIu64 " notices=%" PRIu64 " rang=%" PRIu64 " queued=%" PRIu64 " total=%" PRIu64 "\n",
                mode, conns, inflight, secs, run->replies, (double) run->replies / secs, hist_pct(&run->hist, 0.50),
                hist_pct(&run->hist, 0.99), run->hist.n ? run->hist.sum / (double) run->hist.n : 0.0, run->errors,
-               run->notices, run->rang, run->queued);
+               run->notices, run->rang, run->queued, run->total);
 }
 
 static int cmd_wire(const Options *o) {
@@ -639,13 +649,46 @@ static int cmd_add_operators(const Options *o) {
         return run.errors > 0 ? 1 : 0;
 }
 
+static volatile sig_atomic_t sink_stop;
+
+static void on_sink_signal(int sig) {
+        (void) sig;
+        sink_stop = 1;
+}
+
+static int cmd_sink(const char *endpoint) {
+        void *ctx = zmq_ctx_new(), *sub;
+        uint64_t n = 0;
+        int timeout = 200;
+        char buf[8192];
+
+        sub = ctx ? zmq_socket(ctx, ZMQ_SUB) : NULL;
+        if (!sub || zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0) < 0 ||
+            zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout, sizeof timeout) < 0 || zmq_bind(sub, endpoint) < 0) {
+                fprintf(stderr, "router-load: cannot bind %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
+                return 1;
+        }
+        signal(SIGTERM, on_sink_signal);
+        signal(SIGINT, on_sink_signal);
+        while (!sink_stop)
+                if (zmq_recv(sub, buf, sizeof buf, 0) >= 0)
+                        n++;
+        printf("mode=sink frames=%" PRIu64 "\n", n);
+        int linger = 0;
+        zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_close(sub);
+        zmq_ctx_term(ctx);
+        return 0;
+}
+
 static int usage(const char *prog, int code) {
         fprintf(code ? stderr : stdout,
                 "Usage: %s wire --connect HOST:PORT [-c CONNS] [-p INFLIGHT] [-d SECONDS] [--prefix P]\n"
                 "       %s fill --connect HOST:PORT -n COUNT [--answer] [--prefix P]\n"
                 "       %s dbus [--user] [-p INFLIGHT] [-d SECONDS] [--prefix P]\n"
-                "       %s add-operators [--user] -n COUNT [-p INFLIGHT] [--prefix P]\n",
-                prog, prog, prog, prog);
+                "       %s add-operators [--user] -n COUNT [-p INFLIGHT] [--prefix P]\n"
+                "       %s sink --bind ENDPOINT\n",
+                prog, prog, prog, prog, prog);
         return code;
 }
 
@@ -659,11 +702,12 @@ int main(int argc, char **argv) {
                 { "prefix", required_argument, NULL, 'P' },
                 { "answer", no_argument, NULL, 'a' },
                 { "user", no_argument, NULL, 'u' },
+                { "bind", required_argument, NULL, 'B' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         Options o = { .connect = "127.0.0.1:5678", .prefix = "b", .conns = 1, .inflight = 1, .seconds = 3 };
-        const char *mode;
+        const char *mode, *bind_to = NULL;
         int c;
 
         if (argc < 2)
@@ -682,6 +726,7 @@ int main(int argc, char **argv) {
                 case 'P': o.prefix = optarg; break;
                 case 'a': o.answer = true; break;
                 case 'u': o.user = true; break;
+                case 'B': bind_to = optarg; break;
                 case 'h': return usage(argv[0], 0);
                 default: return usage(argv[0], 2);
                 }
@@ -695,6 +740,8 @@ int main(int argc, char **argv) {
                 return o.count ? cmd_fill(&o) : usage(argv[0], 2);
         if (strcmp(mode, "dbus") == 0)
                 return cmd_dbus(&o);
+        if (strcmp(mode, "sink") == 0)
+                return bind_to ? cmd_sink(bind_to) : usage(argv[0], 2);
         if (strcmp(mode, "add-operators") == 0)
                 return o.count ? cmd_add_operators(&o) : usage(argv[0], 2);
         return usage(argv[0], 2);

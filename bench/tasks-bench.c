@@ -3,7 +3,7 @@
  * tasks-bench: load callcenter-taskd over D-Bus and time it.
  *
  *   tasks-bench [--tasks N] [--depth D] [--inflight K] [--user|--system]
- *               [--acked=FILE] [--until-error]
+ *               [--acked=FILE] [--until-error] [--title-bytes=N]
  *
  * 1. Builds a tree of N tasks, D levels deep, with CreateTask calls sent
  *    asynchronously, K in flight at any time. Level sizes double from one
@@ -21,7 +21,8 @@
  * For the durability test: --acked=FILE writes the id of every acknowledged
  * CreateTask, one per line, as the replies arrive; --until-error stops
  * sending at the first failed call (taskd killed), waits for the calls in
- * flight, and exits 0 without the ListTasks part. Calls never auto-start the
+ * flight, and exits 0 without the ListTasks part. --title-bytes pads
+ * every title to N bytes (at most 500), for replies near the bus's limits. Calls never auto-start the
  * service: a dead taskd stays dead until the test restarts it.
  */
 #include <errno.h>
@@ -53,6 +54,7 @@ typedef struct Bench {
         size_t n_acked;
         char first_error[256];
         FILE *acked;
+        size_t title_bytes;
         bool until_error;
         bool stopped;           /* --until-error saw a failure: send no more */
 } Bench;
@@ -101,7 +103,7 @@ static int send_next(Bench *b) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
                 size_t len = b->level_len[b->level];
                 size_t start = b->level_start[b->level];
-                char title[64];
+                char title[512];
                 uint64_t parent = 0;
                 Slot *s;
                 int r;
@@ -119,7 +121,11 @@ static int send_next(Bench *b) {
                         size_t pstart = b->level_start[b->level - 1], plen = b->level_len[b->level - 1];
                         parent = b->ids[pstart + b->next % plen];
                 }
-                snprintf(title, sizeof(title), "bench task %zu.%zu", b->level, b->next);
+                int tlen = snprintf(title, sizeof(title), "bench task %zu.%zu", b->level, b->next);
+                if (b->title_bytes > (size_t) tlen) {
+                        memset(title + tlen, '.', b->title_bytes - (size_t) tlen);
+                        title[b->title_bytes] = '\0';
+                }
 
                 s = malloc(sizeof(*s));
                 if (!s)
@@ -184,12 +190,14 @@ int main(int argc, char **argv) {
                 { "system", no_argument, NULL, 's' },
                 { "acked", required_argument, NULL, 'a' },
                 { "until-error", no_argument, NULL, 'e' },
+                { "title-bytes", required_argument, NULL, 'b' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         Bench b = { .inflight_max = 64, .depth = 10 };
         size_t n_tasks = 100000, n, total;
         bool user = true;
+        int rc = 1;
         double t0, elapsed, list_s;
         int c, r;
 
@@ -220,14 +228,17 @@ int main(int argc, char **argv) {
                 case 'e':
                         b.until_error = true;
                         break;
+                case 'b':
+                        b.title_bytes = strtoul(optarg, NULL, 10);
+                        break;
                 case 'h':
-                        printf("%s [--tasks N] [--depth D] [--inflight K] [--user|--system] [--acked=FILE] [--until-error]\n",
+                        printf("%s [--tasks N] [--depth D] [--inflight K] [--user|--system] [--acked=FILE] [--until-error] [--title-bytes=N]\n",
                                argv[0]);
                         return 0;
                 default:
                         return 2;
                 }
-        if (b.depth < 1 || b.depth > 30 || n_tasks < b.depth || b.inflight_max < 1) {
+        if (b.depth < 1 || b.depth > 30 || n_tasks < b.depth || b.inflight_max < 1 || b.title_bytes > 500) {
                 fprintf(stderr, "bad arguments\n");
                 return 2;
         }
@@ -253,12 +264,12 @@ int main(int argc, char **argv) {
         r = user ? sd_bus_open_user(&b.bus) : sd_bus_open_system(&b.bus);
         if (r < 0) {
                 fprintf(stderr, "cannot connect to the bus: %s\n", strerror(-r));
-                return 1;
+                goto finish;
         }
 
         t0 = now_s();
         r = send_next(&b);
-        while (r >= 0 && (b.level < b.depth || b.inflight > 0)) {
+        while (r >= 0 && ((!b.stopped && b.level < b.depth) || b.inflight > 0)) {
                 r = sd_bus_process(b.bus, NULL);
                 if (r == 0)
                         r = sd_bus_wait(b.bus, UINT64_MAX);
@@ -266,31 +277,36 @@ int main(int argc, char **argv) {
         elapsed = now_s() - t0;
         if (r < 0) {
                 fprintf(stderr, "bus error: %s\n", strerror(-r));
-                return 1;
+                goto finish;
         }
         if (b.until_error) {
                 printf("until-error: %" PRIu64 " failed calls (first: %s); %zu acknowledged before\n", b.failed,
                        b.failed ? b.first_error : "none", b.n_acked);
-                return 0;
+                rc = 0;
+                goto finish;
         }
         if (b.failed > 0) {
                 fprintf(stderr, "%" PRIu64 " CreateTask calls failed, first: %s\n", b.failed, b.first_error);
-                return 1;
+                goto finish;
         }
         printf("CreateTask: %zu tasks, %zu levels, %u in flight: %.2f s, %.0f creates/s (target >= 5000/s: ratio %.2f)\n",
                n_tasks, b.depth, b.inflight_max, elapsed, (double) n_tasks / elapsed,
                (double) n_tasks / elapsed / 5000.0);
 
-        r = list_tasks(b.bus, 0, &n, &list_s);
-        if (r < 0)
-                return 1;
+        if (list_tasks(b.bus, 0, &n, &list_s) < 0)
+                goto finish;
         printf("ListTasks(0): %zu tasks in %.3f s (target < 1 s: ratio %.2f)\n", n, list_s, list_s / 1.0);
-        r = list_tasks(b.bus, b.ids[0], &n, &list_s);
-        if (r < 0)
-                return 1;
+        if (list_tasks(b.bus, b.ids[0], &n, &list_s) < 0)
+                goto finish;
         printf("ListTasks(first top-level task): %zu tasks in %.3f s\n", n, list_s);
+        rc = 0;
 
+finish:
+        /* Nothing is in flight here except after a bus error, whose
+         * pending slots die with the process. */
         sd_bus_flush_close_unref(b.bus);
         free(b.ids);
-        return 0;
+        if (b.acked)
+                fclose(b.acked);
+        return rc;
 }

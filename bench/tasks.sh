@@ -44,5 +44,13 @@ wait_for 30 busy || { echo "tasks bench: taskd did not come up" >&2; cat "$dir/t
 echo "# callcenter-taskd bench: $(nproc) CPUs, PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}') (fsync off)"
 "$client" --user "$@"
 rc=$?
+# A restart loads the whole tree in one query before serving.
+kill -TERM "$taskd_pid"; wait "$taskd_pid"; taskd_pid=
+t0=$(date +%s%N)
+CALLCENTER_DATABASE_URL=$PG_URL "$taskd" --user --config="$dir/callcenter.conf" 2>>"$dir/taskd.log" &
+taskd_pid=$!
+wait_for 60 busy
+t1=$(date +%s%N)
+echo "Restart: serving again after $(( (t1 - t0) / 1000000 )) ms (start, connect, load every task in one query)"
 echo "# rows in PostgreSQL: $(psql_cc -c 'SELECT count(*) FROM tasks'), max depth: $(psql_cc -c 'SELECT max(depth) + 1 FROM task_subtree(NULL)')"
 exit $rc

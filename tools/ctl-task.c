@@ -48,7 +48,11 @@ static int parse_option(Ctl *ctl, int opt, const char *arg, void *userdata) {
         }
 }
 
-/* A task id: decimal, > 0 unless zero_ok. */
+/*
+ * A task id: decimal, > 0 unless zero_ok. strtoull() alone would take " 5",
+ * "+5" and "-1" (as a huge number); an id typed wrong must be a usage error,
+ * not a call for some other task.
+ */
 static int parse_id(Ctl *ctl, const CtlCommand *cmd, const char *what, const char *s, bool zero_ok,
                     uint64_t *ret) {
         char *end;
@@ -64,7 +68,11 @@ static int parse_id(Ctl *ctl, const CtlCommand *cmd, const char *what, const cha
         return 0;
 }
 
-/* Report a failed call; InvalidArgument is the user's argument: bad usage. */
+/*
+ * Report a failed call with the daemon's own message (it names the task and
+ * the rule). InvalidArgument means the user's argument was bad (a title over
+ * 500 bytes), which DESIGN.md counts as bad usage: exit 2, not 1.
+ */
 static int call_failed(const sd_bus_error *error, int r) {
         if (sd_bus_error_is_set(error)) {
                 ctl_error("%s", error->message ?: error->name);
@@ -81,6 +89,8 @@ static int task_add(Ctl *ctl, const CtlCommand *cmd, sd_bus *bus, const TaskArgs
 
         if (a->parent && parse_id(ctl, cmd, "--parent", a->parent, true, &parent) < 0)
                 return CTL_EXIT_USAGE;
+        /* Caught here so that the message names the command; the daemon
+         * checks the rest (length, UTF-8) and says the same in its words. */
         if (!*title)
                 return ctl_usage_error(ctl, cmd, "a title must not be empty");
 
@@ -92,6 +102,7 @@ static int task_add(Ctl *ctl, const CtlCommand *cmd, sd_bus *bus, const TaskArgs
         if (r < 0)
                 return ctl_error("bad reply from %s: %s", CC_TASKS_SERVICE, strerror(-r));
 
+        /* Text is the bare id, so that scripts can say id=$(callcenterctl task add ...). */
         if (ctl->output == CTL_OUTPUT_JSON) {
                 _cleanup_(json_object_putp) struct json_object *o = json_object_new_object();
                 if (!o || json_object_object_add(o, "id", json_object_new_uint64(id)) < 0)
@@ -143,6 +154,7 @@ static int task_tree(Ctl *ctl, const CtlCommand *cmd, sd_bus *bus, const char *a
         if (r < 0)
                 return call_failed(&error, r);
 
+        /* One line per task as it is read: a big tree is never held twice. */
         r = sd_bus_message_enter_container(reply, 'a', "(ttsss)");
         while (r >= 0) {
                 const char *title, *state, *call;
@@ -152,6 +164,8 @@ static int task_tree(Ctl *ctl, const CtlCommand *cmd, sd_bus *bus, const char *a
                 if (r <= 0)
                         break;
 
+                /* The keys and values are the D-Bus fields (DESIGN.md): parent 0
+                 * and call "" mean none, as on the bus. */
                 if (ctl->output == CTL_OUTPUT_JSON) {
                         _cleanup_(json_object_putp) struct json_object *o = json_object_new_object();
                         if (!o || json_object_object_add(o, "id", json_object_new_uint64(id)) < 0 ||
@@ -222,6 +236,8 @@ int verb_task(Ctl *ctl, const CtlCommand *cmd, int argc, char **argv) {
         sub = argv[idx];
         nargs = argc - idx - 1;
 
+        /* getopt permutes, so options may come anywhere; they still belong
+         * to add alone. */
         if ((a.parent || a.call) && strcmp(sub, "add") != 0)
                 return ctl_usage_error(ctl, cmd, "--parent and --call belong to 'task add'");
 
@@ -239,7 +255,7 @@ int verb_task(Ctl *ctl, const CtlCommand *cmd, int argc, char **argv) {
                 return ctl_usage_error(ctl, cmd, "unknown subcommand '%s': expected add, done, reopen, rm or tree",
                                        sub);
 
-        /* So that sd_bus_error_has_name() and messages know our errors. */
+        /* So that sd_bus_error_get_errno() maps our error names too. */
         (void) bus_register_errors();
         if (ctl_get_bus(ctl, &bus) < 0)
                 return CTL_EXIT_REFUSED;

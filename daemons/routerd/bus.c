@@ -6,6 +6,7 @@
 #include <systemd/sd-bus.h>
 
 #include "daemons/routerd/bus.h"
+#include "daemons/routerd/idmap.h"
 #include "daemons/routerd/manager.h"
 #include "dbus/names.h"
 #include "libshared/bus-util.h"
@@ -584,6 +585,8 @@ static const sd_bus_vtable operator_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
+static int on_bus_post(sd_event_source *s, void *userdata);
+
 /*
  * The ObjectManager sits on the router's own path, so GetManagedObjects
  * lists the operator children (found through the node enumerator), and
@@ -608,6 +611,14 @@ int bus_router_register(Manager *m) {
         r = sd_bus_add_object_manager(m->bus, NULL, CC_ROUTER_PATH);
         if (r < 0)
                 return r;
+        r = idmap_new(&m->bus_dirty_operators);
+        if (r < 0)
+                return r;
+        r = sd_event_add_post(m->event, &m->bus_post, on_bus_post, m);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(m->bus_post, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(m->bus_post, "bus-properties");
         m->queue_length = acd_queue_length(m->acd);
         m->operators_available = acd_operators_available(m->acd);
         return 0;
@@ -628,12 +639,10 @@ void bus_router_emit_event(Manager *m, const AcdEvent *e) {
                                        "sss", e->operator, acd_operator_state_to_string(e->state), e->call);
                 if (r < 0)
                         log_debug_errno(r, "Could not emit OperatorStateChanged: %m");
-                if (bus_router_operator_path(e->operator, &path) >= 0) {
-                        r = sd_bus_emit_properties_changed(m->bus, path, CC_ROUTER_OPERATOR_INTERFACE,
-                                                           "State", "Call", "Status", NULL);
-                        if (r < 0)
-                                log_debug_errno(r, "Could not emit PropertiesChanged for %s: %m", path);
-                }
+                /* The object's PropertiesChanged carries only the final
+                 * values: one per operator and loop iteration is enough. */
+                if (idmap_put(m->bus_dirty_operators, e->operator, m) >= 0)
+                        (void) sd_event_source_set_enabled(m->bus_post, SD_EVENT_ONESHOT);
                 return;
         }
         /* "received" is not a state: a call's first state is queued or
@@ -646,16 +655,25 @@ void bus_router_emit_event(Manager *m, const AcdEvent *e) {
                 log_debug_errno(r, "Could not emit CallStateChanged: %m");
 }
 
-/* Called after every operation: comparing with the last values sent keeps
- * a burst of calls that leaves the counts unchanged free of signals. */
 void bus_router_emit_properties(Manager *m) {
+        if (!m->bus)
+                return;
+        m->bus_counts_dirty = true;
+        (void) sd_event_source_set_enabled(m->bus_post, SD_EVENT_ONESHOT);
+}
+
+/* Once per loop iteration that changed something. A pipelined burst of
+ * requests is handled in one iteration: sending PropertiesChanged per
+ * request would flood the bus with values that are stale at once (and
+ * sd-bus's write queue grows costly when it backs up). Comparing with the
+ * last values sent drops the signal when the counts came back. */
+static void emit_counts(Manager *m) {
         size_t ql = acd_queue_length(m->acd), oa = acd_operators_available(m->acd);
         const char *names[3] = {};
         size_t n = 0;
         int r;
 
-        if (!m->bus)
-                return;
+        m->bus_counts_dirty = false;
         if (ql != m->queue_length)
                 names[n++] = "QueueLength";
         if (oa != m->operators_available)
@@ -667,6 +685,28 @@ void bus_router_emit_properties(Manager *m) {
         r = sd_bus_emit_properties_changed(m->bus, CC_ROUTER_PATH, CC_ROUTER_INTERFACE, names[0], names[1], NULL);
         if (r < 0)
                 log_debug_errno(r, "Could not emit PropertiesChanged: %m");
+}
+
+static int on_bus_post(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        size_t state = 0;
+        const char *id;
+
+        if (m->bus_counts_dirty)
+                emit_counts(m);
+        while (idmap_iterate(m->bus_dirty_operators, &state, &id, NULL)) {
+                _cleanup_(freep) char *path = NULL;
+                int r;
+
+                if (bus_router_operator_path(id, &path) < 0)
+                        continue;
+                r = sd_bus_emit_properties_changed(m->bus, path, CC_ROUTER_OPERATOR_INTERFACE, "State", "Call",
+                                                   "Status", NULL);
+                if (r < 0)
+                        log_debug_errno(r, "Could not emit PropertiesChanged for %s: %m", path);
+        }
+        (void) idmap_remove_value(m->bus_dirty_operators, m);
+        return 0;
 }
 
 void bus_router_emit_operator_added(Manager *m, const char *id) {
@@ -686,6 +726,8 @@ void bus_router_emit_operator_removed(Manager *m, const char *id) {
 
         if (!m->bus || bus_router_operator_path(id, &path) < 0)
                 return;
+        /* Its object is gone: no PropertiesChanged for it any more. */
+        (void) idmap_remove(m->bus_dirty_operators, id);
         r = sd_bus_emit_interfaces_removed(m->bus, path, CC_ROUTER_OPERATOR_INTERFACE, NULL);
         if (r < 0)
                 log_debug_errno(r, "Could not emit InterfacesRemoved for %s: %m", path);

@@ -28,16 +28,24 @@
 
 typedef struct Shutdown {
         Manager *manager;
-        usec_t deadline;
+        usec_t replies_deadline;
+        usec_t flush_deadline;
         sd_event_source *poll;
 } Shutdown;
 
-/* The loop ends once every queued reply is written or the grace period is
- * over: a client that sent a request just before SIGTERM gets its answer. */
+/*
+ * The loop ends once every queued reply is written (a client that sent a
+ * request just before SIGTERM gets its answer; at most REPLY_GRACE) and the
+ * last batch is in PostgreSQL (at most FLUSH_TIMEOUT: with the database
+ * away, what is not written is logged as lost). The flush completes on the
+ * running loop rather than in manager_finish(), where only leftovers wait.
+ */
 static int on_shutdown_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         Shutdown *sh = userdata;
+        bool replies_done, store_idle;
 
-        if (server_pending_output(sh->manager->server) == 0 || usec >= sh->deadline)
+        manager_get_drain_state(sh->manager, &replies_done, &store_idle);
+        if ((replies_done || usec >= sh->replies_deadline) && (store_idle || usec >= sh->flush_deadline))
                 return sd_event_exit(sd_event_source_get_event(s), 0);
         (void) sd_event_source_set_time(s, usec + 10 * USEC_PER_MSEC);
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
@@ -54,7 +62,8 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         manager_begin_shutdown(sh->manager);
 
         (void) sd_event_now(e, CLOCK_MONOTONIC, &now);
-        sh->deadline = now + REPLY_GRACE;
+        sh->replies_deadline = now + REPLY_GRACE;
+        sh->flush_deadline = now + FLUSH_TIMEOUT;
         r = sd_event_add_time(e, &sh->poll, CLOCK_MONOTONIC, now, 0, on_shutdown_poll, sh);
         if (r < 0)
                 return sd_event_exit(e, 0);

@@ -683,6 +683,11 @@ void manager_begin_shutdown(Manager *m) {
         daemon_notify_stopping();
 }
 
+void manager_get_drain_state(const Manager *m, bool *ret_replies_done, bool *ret_store_idle) {
+        *ret_replies_done = server_pending_output(m->server) == 0;
+        *ret_store_idle = store_is_idle(m->store);
+}
+
 void manager_finish(Manager *m, usec_t timeout) {
         int r;
 
@@ -725,6 +730,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->deadline_timer);
         sd_event_source_disable_unref(m->status_timer);
         sd_event_source_disable_unref(m->load_timer);
+        sd_event_source_disable_unref(m->bus_post);
+        idmap_free(m->bus_dirty_operators);
         acd_events_done(&m->events);
         acd_free(m->acd);
         sd_event_unref(m->event);

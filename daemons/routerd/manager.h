@@ -60,6 +60,13 @@ typedef struct Manager {
         size_t queue_length;
         size_t operators_available;
 
+        /* PropertiesChanged is sent once per loop iteration (bus.c): the
+         * operators whose object changed, and whether the router's
+         * counts may have. */
+        sd_event_source *bus_post;
+        IdMap *bus_dirty_operators;
+        bool bus_counts_dirty;
+
         bool loaded;
         int load_error;
         bool stopping;
@@ -92,9 +99,13 @@ int manager_start_server(Manager *m);
  * (asynchronously). Returns 0 or a negative errno (logged). */
 int manager_connect_bus(Manager *m);
 
-/* SIGTERM: stop accepting requests; the loop ends once the TCP replies
- * queued so far are written (or after a short grace period). */
+/* SIGTERM: stop accepting requests and hand the last changes to the
+ * database link. */
 void manager_begin_shutdown(Manager *m);
+
+/* During shutdown: whether the TCP replies are all written, and whether the
+ * store has nothing left to write (manager_finish() waits for the rest). */
+void manager_get_drain_state(const Manager *m, bool *ret_replies_done, bool *ret_store_idle);
 
 /* After the loop ended: write everything to PostgreSQL and hand the queued
  * events to the hub, each within timeout. */

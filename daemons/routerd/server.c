@@ -66,6 +66,7 @@ struct Server {
         size_t n_connections;
         size_t pending_output;
         IdMap *placers;              /* call id -> Connection* that placed it */
+        size_t pause_threshold;      /* unsent bytes that pause a connection's input */
         bool stopped;
         RateLimit refuse_ratelimit;
 };
@@ -177,8 +178,11 @@ static int conn_queue(Connection *c, char *line) {
 }
 
 /* Send the queued output and fix up the poll mask; closes the connection
- * when the peer is gone or it is done. Returns false when c was freed. */
-static bool conn_settle(Connection *c) {
+ * when the peer is gone or it is done, and after queueing notices, when it
+ * is a reader too slow to keep (replies cannot get it there: its input
+ * pauses first, and one large reply, e.g. a long status, is not a reason
+ * to drop a client). Returns false when c was freed. */
+static bool conn_settle(Connection *c, bool notices) {
         int r;
 
         r = conn_flush(c);
@@ -186,7 +190,7 @@ static bool conn_settle(Connection *c) {
                 conn_close(c, "peer gone");
                 return false;
         }
-        if (conn_unsent(c) > c->server->manager->config->router.output_buffer_max) {
+        if (notices && conn_unsent(c) > c->server->manager->config->router.output_buffer_max) {
                 log_struct(LOG_WARNING, 0, LOG_FIELDS(c->peer_field, MESSAGE_ID_SLOW_READER),
                            "Client %s does not read its replies (%zu bytes unsent), disconnecting it.",
                            c->peer, conn_unsent(c));
@@ -384,7 +388,7 @@ static void handle_line(Connection *c, const char *line, size_t len) {
 /* --- input ------------------------------------------------------------------------- */
 
 static bool conn_paused(const Connection *c) {
-        return conn_unsent(c) > SERVER_OUTPUT_PAUSE || c->server->stopped;
+        return conn_unsent(c) > c->server->pause_threshold || c->server->stopped;
 }
 
 /* Handle every complete line in the input buffer, in order, until the
@@ -481,6 +485,14 @@ static int on_connection_io(sd_event_source *src, int fd, uint32_t revents, void
                 }
         }
 
+        /* A hang-up is reported whatever the mask says: a connection that
+         * cannot read now (paused) would otherwise be woken for it again
+         * and again. The peer is gone, and so is any use of its replies. */
+        if ((revents & (EPOLLHUP | EPOLLERR)) && (c->read_eof || conn_paused(c))) {
+                conn_close(c, "hang-up");
+                return 0;
+        }
+
         if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->read_eof && !conn_paused(c)) {
                 r = conn_read(c);
                 if (r < 0) {
@@ -502,7 +514,7 @@ static int on_connection_io(sd_event_source *src, int fd, uint32_t revents, void
                 if (!c->input_blocked || conn_paused(c))
                         break;
         }
-        (void) conn_settle(c);
+        (void) conn_settle(c, false);
         return 0;
 }
 
@@ -673,7 +685,7 @@ static void send_segment(Server *s, const AcdEvents *ev, char (*lines)[ACD_MESSA
                 else
                         continue;
                 c->n_pending = 0;
-                (void) conn_settle(c);
+                (void) conn_settle(c, true);
         }
 }
 
@@ -724,6 +736,12 @@ int server_new(Server **ret, Manager *m, int listen_fd) {
         s->manager = m;
         s->fd = listen_fd;
         s->refuse_ratelimit = (RateLimit) { .interval_usec = 10 * USEC_PER_SEC, .burst = 5 };
+        /* Replies alone must never reach the disconnect limit: input
+         * pauses well below it, so only notices (which cannot wait) can
+         * push a connection over. */
+        s->pause_threshold = SERVER_OUTPUT_PAUSE;
+        if (s->pause_threshold > m->config->router.output_buffer_max / 2)
+                s->pause_threshold = m->config->router.output_buffer_max / 2;
 
         flags = fcntl(listen_fd, F_GETFL);
         if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) < 0) {

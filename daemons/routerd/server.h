@@ -32,7 +32,8 @@
 typedef struct Manager Manager;
 typedef struct Server Server;
 
-/* Replies held back before a connection's input is paused. */
+/* Replies held back before a connection's input is paused (at most half
+ * of [router] output_buffer_max). */
 #define SERVER_OUTPUT_PAUSE (256U * 1024U)
 
 /*

@@ -1054,6 +1054,10 @@ Store *store_free(Store *s) {
         return NULL;
 }
 
+bool store_is_idle(const Store *s) {
+        return !store_enabled(s) || (!have_dirty(s) && !s->in_flight);
+}
+
 bool store_enabled(const Store *s) {
         return s && s->db;
 }

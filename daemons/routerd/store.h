@@ -119,6 +119,10 @@ int store_flush_now(Store *s);
  */
 int store_drain(Store *s, usec_t timeout);
 
+/* True when nothing waits to be written and no flush is outstanding (also
+ * without a link). */
+bool store_is_idle(const Store *s);
+
 typedef struct StoreStats {
         uint64_t flushes;            /* jobs submitted */
         uint64_t rows;               /* rows written in them */

@@ -55,6 +55,13 @@ static int reply_common_error(Manager *m, sd_bus_message *call, int r, uint64_t 
         }
 }
 
+/*
+ * The largest ListTasks reply we build. dbus-daemon's system bus refuses
+ * messages over 32 MiB (max_message_size) and drops the sender's connection
+ * for it, which would take the daemon off the bus; stay well below.
+ */
+#define LIST_REPLY_MAX ((size_t) 30 * 1024 * 1024)
+
 static int reply_return(Manager *m, sd_bus_message *call, sd_bus_message *reply) {
         int r = manager_reply(m, call, reply);
         return r < 0 ? r : 1;
@@ -118,7 +125,10 @@ static int method_create_task(sd_bus_message *call, void *userdata, sd_bus_error
                 return q == 0 ? r : q;
         }
 
-        /* The id is known now, the reply leaves after the COMMIT. */
+        /* The id is known now, the reply leaves after the COMMIT. A caller
+         * that wants no reply gets none (sd-bus refuses to build one). */
+        if (!sd_bus_message_get_expect_reply(call))
+                return 1;
         r = sd_bus_message_new_method_return(call, &reply);
         if (r >= 0)
                 r = sd_bus_message_append(reply, "t", t->id);
@@ -219,6 +229,8 @@ static int method_get_task(sd_bus_message *call, void *userdata, sd_bus_error *e
         t = task_tree_get(manager_get_tree(m), id);
         if (!t)
                 return reply_errorf(m, call, CC_ERROR_NO_SUCH_TASK, "No task %" PRIu64, id);
+        if (!sd_bus_message_get_expect_reply(call))
+                return 1;
 
         r = sd_bus_message_new_method_return(call, &reply);
         if (r >= 0)
@@ -243,6 +255,20 @@ static int method_list_tasks(sd_bus_message *call, void *userdata, sd_bus_error 
         tree = manager_get_tree(m);
         if (root != 0 && !task_tree_get(tree, root))
                 return reply_errorf(m, call, CC_ERROR_NO_SUCH_TASK, "No task %" PRIu64, root);
+        if (!sd_bus_message_get_expect_reply(call))
+                return 1;
+
+        /* Measure first (a cheap walk): an oversized reply must become an
+         * error, not a message the bus refuses. Per task: 8-byte struct
+         * alignment, two uint64, three strings with length, NUL and padding. */
+        size_t size = 0, n = 0;
+        for (Task *t = task_tree_walk_first(tree, root); t; t = task_tree_walk_next(tree, root, t), n++)
+                size += 8 + 16 + 3 * 8 + strlen(t->title) + strlen(t->call) + 4;
+        if (size > LIST_REPLY_MAX)
+                return reply_errorf(m, call, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                    "The subtree under %" PRIu64 " has %zu tasks (about %zu MiB), more than one "
+                                    "D-Bus message carries (%zu MiB); list smaller subtrees",
+                                    root, n, size >> 20, LIST_REPLY_MAX >> 20);
 
         /* The whole subtree from memory: no query at all, let alone one per
          * node; the walk is iterative, so depth costs nothing. */

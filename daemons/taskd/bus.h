@@ -11,7 +11,9 @@
  * Decisions the contract leaves open:
  *  - ListTasks(root) includes root itself when root != 0 (the subtree
  *    rooted at root), depth-first pre-order, children in creation order;
- *    ListTasks(0) is the whole forest. An unknown root is NoSuchTask.
+ *    ListTasks(0) is the whole forest. An unknown root is NoSuchTask. A
+ *    subtree too large for one D-Bus message (over 30 MiB, the system
+ *    bus refuses 32 MiB) is org.freedesktop.DBus.Error.LimitsExceeded.
  *  - GetTask/CompleteTask/ReopenTask/DeleteTask of id 0 or an unknown id:
  *    NoSuchTask. CreateTask under an unknown parent: NoSuchTask.
  *  - Bad title (not 1-500 bytes of UTF-8) or call id (over 500 bytes):

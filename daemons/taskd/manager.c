@@ -644,9 +644,11 @@ static int on_reload(sd_event_source *s, uint64_t usec, void *userdata) {
 static void on_db_state(DbLink *l, bool connected, void *userdata) {
         Manager *m = userdata;
 
+        /* The link itself logs outages and recoveries; say here only what
+         * the outage means for tasks. */
         m->db_connected = connected;
         if (connected)
-                log_info("Connected to PostgreSQL");
+                log_debug("PostgreSQL link ready; accepting changes");
         else {
                 log_warning("Lost PostgreSQL; changes are refused until it is back");
                 /* Calls waiting for the load would now wait for the

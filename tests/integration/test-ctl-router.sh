@@ -20,10 +20,14 @@ command -v busctl >/dev/null || skip_all "busctl missing"
 
 dir=$(scratch_dir)
 routerd_pid=
+router_name_free() { ! busctl --user status org.callcenter.Router1 >/dev/null 2>&1; }
 stop_routerd() {
         if [ -n "$routerd_pid" ]; then
                 kill "$routerd_pid" 2>/dev/null && wait "$routerd_pid" 2>/dev/null
                 routerd_pid=
+                # The bus drops the name a moment after the process is gone:
+                # the next instance must not find it still taken.
+                wait_for 10 router_name_free
         fi
 }
 cleanup() { stop_routerd; dbus_stop; rm -rf "$dir"; }

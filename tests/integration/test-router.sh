@@ -27,6 +27,7 @@ ROUTERD=$top_builddir/daemons/routerd/callcenter-routerd
 WIRE=$top_srcdir/tests/integration/router-wire.py
 EVENTD=$top_builddir/daemons/eventd/callcenter-eventd
 EVENT_SUB=$top_builddir/tests/integration/event-sub
+EVENT_PUB=$top_builddir/tests/integration/event-pub
 command -v dbus-daemon >/dev/null || skip_all "dbus-daemon not found"
 command -v busctl >/dev/null || skip_all "busctl not found"
 command -v python3 >/dev/null || skip_all "python3 not found"
@@ -54,7 +55,7 @@ R=(org.callcenter.Router1 /org/callcenter/Router1 org.callcenter.Router1)
 # Events: eventd as the hub when it is built; otherwise routerd publishes
 # into the void (it never blocks on an absent hub).
 EVENTS=no
-[ -x "$EVENTD" ] && [ -x "$EVENT_SUB" ] && EVENTS=yes
+[ -x "$EVENTD" ] && [ -x "$EVENT_SUB" ] && [ -x "$EVENT_PUB" ] && EVENTS=yes
 
 printf '%s\n' '[database]' 'url=' '[events]' "publish=ipc://$T/events-in" \
         "subscribe=ipc://$T/events-out" '[router]' "listen=127.0.0.1:$PORT" 'operators=A B' \
@@ -78,14 +79,18 @@ if [ "$EVENTS" = yes ]; then
         # eventd without a database only relays (no archive).
         CALLCENTER_DATABASE_URL= "$EVENTD" --config="$T/routerd.conf" 2>>"$T/eventd.log" &
         eventd_pid=$!
-        sleep 0.3
         # The first 40 router events (the TCP session below has more) of
         # the first routerd process, from seq 1 on: the subscription must
-        # be in place before routerd publishes, hence the pause.
-        "$EVENT_SUB" --endpoint="ipc://$T/events-out" --topic=router. --timeout=30 --count=40 \
-                >"$T/sub.out" 2>"$T/sub.err" &
+        # be in place before routerd publishes. Probe events through the hub
+        # tell when it is (event-sub creates the ready file on the first).
+        "$EVENT_SUB" --endpoint="ipc://$T/events-out" --topic=router. --topic=probe. --timeout=30 \
+                --count=40 --ready-file="$T/sub.ready" >"$T/sub.out" 2>"$T/sub.err" &
         sub_pid=$!
-        sleep 1
+        "$EVENT_PUB" --endpoint="ipc://$T/events-in" --source=probe --interval=50 \
+                --until-exists="$T/sub.ready" >/dev/null 2>&1 &
+        probe_pid=$!
+        wait_for 10 test -e "$T/sub.ready" || diag "event-sub did not see the probe events"
+        { kill "$probe_pid"; wait "$probe_pid"; } 2>/dev/null
 fi
 
 start_routerd
@@ -286,6 +291,43 @@ else
 fi
 
 check "SIGTERM: exit status 0" -- stop_routerd
+
+# --- sd_notify and socket activation -------------------------------------------------
+# A notify socket of our own: READY=1 and the one-line STATUS=.
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(10)
+with open(sys.argv[2], "w") as out:
+    while True:
+        try:
+            out.write(s.recv(4096).decode() + "\n"); out.flush()
+        except socket.timeout:
+            break' "$T/notify" "$T/notify.txt" &
+notify_pid=$!
+wait_for 5 test -S "$T/notify"
+NOTIFY_SOCKET=$T/notify start_routerd
+printf '{"command":"call","id":"n1"}\n' | wire >/dev/null
+sleep 0.6
+check "sd_notify: READY=1" -- grep -q '^READY=1' "$T/notify.txt"
+check "sd_notify: STATUS= one-line summary" -- grep -q '^STATUS=0 calls queued, 1/2 operators available, [0-9]* connections\?$' "$T/notify.txt"
+check "SIGTERM: exit status 0, STOPPING=1" -- bash -c 'kill -TERM "$1"; wait "$1" 2>/dev/null; sleep 0.2; grep -q "^STOPPING=1" "$2"' _ "$routerd_pid" "$T/notify.txt"
+routerd_pid=
+{ kill "$notify_pid"; wait "$notify_pid"; } 2>/dev/null
+if command -v systemd-socket-activate >/dev/null; then
+        SA_PORT=$((PORT + 1))
+        systemd-socket-activate -E DBUS_SESSION_BUS_ADDRESS -l "127.0.0.1:$SA_PORT" \
+                "$ROUTERD" --user --config="$T/routerd.conf" 2>>"$T/routerd.log" >/dev/null &
+        routerd_pid=$!
+        sleep 0.3
+        out=$(printf '{"command":"call","id":"sa"}\n' | python3 "$WIRE" "$SA_PORT" send)
+        check "socket activation: served on the passed socket" -- test "$out" = '{"ok":true,"messages":["Call sa received","Call sa ringing for operator A"]}'
+        check "socket activation: SIGTERM exits 0" -- stop_routerd
+else
+        echo "ok $((tap_n += 1)) # SKIP systemd-socket-activate not found"
+fi
+
 # Without eventd the publisher drops its queue at exit, and says so.
 check "no warnings or errors in the log" -- bash -c '! grep -v "No \[database\] url\|Event publisher router: .* dropped" "$1" | grep -q "^<[0-4]>"' _ "$T/routerd.log"
 sed 's/^/# log: /' "$T/routerd.log" | head -20

@@ -14,6 +14,7 @@
 #  - PostgreSQL stopped: changes fail fast with Unavailable, reads go on;
 #    back again: changes work;
 #  - SIGTERM exits 0; bus activation through dbus/session/ brings it back;
+#  - a ListTasks reply too large for the bus is LimitsExceeded;
 #  - the introspection matches dbus/org.callcenter.Tasks1.xml;
 #  - callcenterctl task add/done/reopen/rm/tree (text and -o json).
 set -u
@@ -215,7 +216,7 @@ check "deleting it again: NoSuchTask" -- expect_error NoSuchTask DeleteTask t "$
 
 # --- SIGKILL with calls in flight ----------------------------------------------------
 before=$(list_ids 0)
-"$BENCH" --user --tasks 200000 --depth 3 --inflight 64 --until-error --acked="$T/acked" >"$T/bench.out" 2>&1 &
+timeout 120 "$BENCH" --user --tasks 200000 --depth 3 --inflight 64 --until-error --acked="$T/acked" >"$T/bench.out" 2>&1 &
 bench=$!
 # Kill early, with plenty still to send: a few thousand acknowledged.
 wait_for 20 bash -c "[ \$(wc -l <'$T/acked') -gt 2000 ]"
@@ -316,6 +317,14 @@ check "the bus activates taskd again on the next call" -- \
 check "... a process of its own" -- test -n "$(owner_pid)"
 check "... which serves the same tree" -- is "$(list_ids 1)" "1:0:open 2:1:done 4:2:done 3:1:done"
 check "the activated taskd takes changes; deleted ids are not reused" -- is "$(create "activated" 0)" "$((K + 1))"
+
+# --- a reply too large for one message -------------------------------------------------------
+timeout 120 "$BENCH" --user --tasks 60000 --depth 2 --title-bytes 500 --until-error >"$T/big.out" 2>&1
+check "60000 more tasks with 500-byte titles ($(cat "$T/big.out"))" -- grep -q "^until-error: 0 failed" "$T/big.out"
+check "ListTasks(0) of over 30 MiB: LimitsExceeded, not a message the bus refuses" -- \
+        is "$(error_name ListTasks t 0)" org.freedesktop.DBus.Error.LimitsExceeded
+check "taskd is still on the bus" -- is "$(state_of 5)" done
+check "smaller subtrees still list" -- is "$(list_ids 1)" "1:0:open 2:1:done 4:2:done 3:1:done"
 
 if grep -q "AddressSanitizer\|runtime error" "$T/taskd.log" "$T/dbus.log"; then
         ok 1 "no sanitizer reports"

@@ -1,0 +1,14 @@
+# System tests: the units and D-Bus files as shipped (test-units.sh, part of
+# `make check`), and a real systemd booted in systemd-nspawn with the suite
+# installed (test-nspawn.sh: root, systemd-nspawn, debootstrap and a Debian
+# mirror; run by ./dev.sh test, skipped otherwise).
+TESTS += tests/system/test-units.sh
+EXTRA_DIST += \
+	tests/system/test-units.sh \
+	tests/system/dbus-check.py \
+	tests/system/test-nspawn.sh
+
+# Opt-in (needs root and minutes): make check-system
+check-system:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS="tests/system/test-nspawn.sh"
+.PHONY: check-system
