@@ -433,8 +433,16 @@ int event_publisher_flush(EventPublisher *p, usec_t timeout) {
         for (;;) {
                 (void) pub_read_subscriptions(p, UINT_MAX);
                 pub_flush_queue(p, SIZE_MAX);
-                if (p->count == 0)
+                if (p->count == 0) {
+                        /* ZeroMQ may still hold up to SNDHWM events for a
+                         * slow hub. Closing the socket waits ZMQ_LINGER for
+                         * them: let that be the rest of our time. */
+                        usec_t n = now_usec(CLOCK_MONOTONIC), ms = n < end ? (end - n) / USEC_PER_MSEC : 0;
+                        int linger = ms < PUB_LINGER_MSEC ? PUB_LINGER_MSEC : ms > INT_MAX ? INT_MAX : (int) ms;
+
+                        (void) zmq_setsockopt(p->socket, ZMQ_LINGER, &linger, sizeof(linger));
                         return 0;
+                }
 
                 now = now_usec(CLOCK_MONOTONIC);
                 if (now >= end)

@@ -43,7 +43,11 @@ int64_t event_publisher_emit(EventPublisher *p, const char *type, struct json_ob
 
 /*
  * Try to hand every queued event to ZeroMQ within timeout (at SIGTERM).
- * Runs its own short poll; returns 0 or -ETIMEDOUT.
+ * Runs its own short poll; returns 0 or -ETIMEDOUT. On success, what is
+ * left of timeout (at least 1 s) becomes the socket's ZMQ_LINGER, so that
+ * zmq_ctx_term() after event_publisher_free() gives ZeroMQ that long to
+ * deliver the events it holds (up to [events] hwm of them for a slow hub).
+ * Without a flush the linger is 1 s.
  */
 int event_publisher_flush(EventPublisher *p, usec_t timeout);
 

@@ -3,7 +3,7 @@
 # $(builddir)/rpmbuild. On a host whose rpm database does not know the
 # BuildRequires (Debian's rpm package), it passes --nodeps, and it loads
 # rpm/macros.fallback when the systemd RPM macros are missing.
-EXTRA_DIST += rpm/callcenter.spec.in rpm/callcenter.spec rpm/macros.fallback LICENSE
+EXTRA_DIST += rpm/callcenter.spec.in rpm/callcenter.spec rpm/macros.fallback rpm/rpmlintrc LICENSE
 
 RPM_TOPDIR = $(abs_top_builddir)/rpmbuild
 RPMBUILD = rpmbuild

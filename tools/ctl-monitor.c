@@ -79,6 +79,10 @@ static int on_event(EventSubscriber *s, const char *topic, size_t topic_len, con
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        /* The terminal echoed "^C" where the cursor was: end that line so
+         * that the next prompt (shell's or ours) starts clean. */
+        if (si->ssi_signo == SIGINT && isatty(STDERR_FILENO) > 0)
+                fputc('\n', stderr);
         monitor_stop(userdata, 0);
         return 0;
 }

@@ -74,7 +74,7 @@ int ctl_error(const char *format, ...) {
         return CTL_EXIT_REFUSED;
 }
 
-/* The "--long, -s ARG" column for an option, for messages. */
+/* How to name option val in a message: "--long" if it has one, else "-c". */
 static const char *option_name(const struct option *opts, int val, char buf[static 64]) {
         for (const struct option *o = opts; o && o->name; o++)
                 if (o->val == val) {

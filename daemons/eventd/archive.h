@@ -5,7 +5,7 @@
  * eventd's archive: every forwarded event becomes a row of table events
  * (sql/001-events.sql), written through the database link in batches.
  *
- * Rows accumulate as COPY text in memory; a batch is handed to the link
+ * Rows accumulate in memory in binary COPY format; a batch goes to the link
  * when it reaches ARCHIVE_BATCH_ROWS rows (more while the link is behind)
  * or ARCHIVE_BATCH_DELAY after its first row. While PostgreSQL is away the
  * link holds the batches (bounded by [database] buffer_bytes; beyond that

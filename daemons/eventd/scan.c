@@ -14,7 +14,6 @@
 typedef struct Scanner {
         const unsigned char *p, *end;
         const char *reason;
-        bool special;           /* saw a backslash, tab, LF or CR anywhere */
 } Scanner;
 
 /* Bytes a string may hold as they are: printable ASCII but '"' and '\\'. */
@@ -49,15 +48,8 @@ static bool fail(Scanner *s, const char *reason) {
 }
 
 static void skip_ws(Scanner *s) {
-        while (s->p < s->end) {
-                if (*s->p == ' ')
-                        s->p++;
-                else if (*s->p == '\t' || *s->p == '\n' || *s->p == '\r') {
-                        s->special = true;
-                        s->p++;
-                } else
-                        break;
-        }
+        while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+                s->p++;
 }
 
 static int hexval(unsigned char c) {
@@ -163,7 +155,6 @@ static bool scan_string(Scanner *s, const unsigned char **ret, size_t *ret_len, 
                 }
 
                 escaped = true;
-                s->special = true;
                 if (s->end - s->p < 2)
                         return fail(s, "unterminated string");
                 c = s->p[1];
@@ -594,7 +585,6 @@ int scan_envelope(const char *topic, size_t topic_len, const char *body, size_t 
                     topic[e.source_len] != '.' || memcmp(topic + e.source_len + 1, e.type, e.type_len) != 0)
                         s.reason = "topic does not match source and type";
                 else {
-                        e.plain = !s.special;
                         if (ret)
                                 *ret = e;
                         return 0;

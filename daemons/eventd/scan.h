@@ -45,8 +45,6 @@ typedef struct ScanEnvelope {
         const char *host;       /* the raw JSON string contents */
         size_t host_len;
         bool host_escaped;      /* host contains escapes: see scan_unescape() */
-        bool plain;             /* the body holds no backslash, tab, LF or CR (no
-                                 * escaping needed for COPY text format) */
 } ScanEnvelope;
 
 /*

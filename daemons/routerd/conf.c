@@ -48,7 +48,7 @@ const ConfigItem router_config_items[] = {
           .help = "TCP connections served at once; more are refused." },
         { .key = "output_buffer_max", .type = CONFIG_UINT64,
           .offset = offsetof(RouterConfig, output_buffer_max), .def = "4M",
-          .help = "Unsent reply bytes a TCP client may leave unread before it is disconnected." },
+          .help = "Unsent notices (K/M suffixes) a TCP client may leave unread, beyond the kernel's buffers, before it is disconnected." },
         {},
 };
 

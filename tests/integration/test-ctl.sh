@@ -121,12 +121,13 @@ ENV_RING='{"seq":1,"time":"2026-11-22T10:00:00.123456Z","source":"router","host"
 ENV_DONE='{"seq":7,"time":"2026-11-22T10:00:01Z","source":"tasks","host":"cc1","type":"task.done","data":{"id":5}}'
 LINE_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} [a-z._-]+ \{.*\}$'
 
-port=$(free_port)
-"$ZPUB" --bind "tcp://127.0.0.1:$port" 120 router.call.ringing "$ENV_RING" tasks.task.done "$ENV_DONE" \
+# An ipc:// socket in our scratch dir: a TCP port picked as free could be
+# taken by a test running in parallel before we bind it.
+"$ZPUB" --bind "ipc://$tmp/direct" 120 router.call.ringing "$ENV_RING" tasks.task.done "$ENV_DONE" \
         bad.topic 'not an envelope' &
 zpub_pid=$!
 bg_pids+=("$zpub_pid")
-export CALLCENTER_EVENTS=tcp://127.0.0.1:$port
+export CALLCENTER_EVENTS=ipc://$tmp/direct
 
 run monitor -n 4
 is "$RC" 0 "monitor -n 4 exits 0 after 4 events"
@@ -310,19 +311,25 @@ elif [ -z "${PG_URL:-}" ]; then
 else
         "$PG_BIN/createdb" -h "$PG_DIR" -p "$PG_PORT" -U postgres ctl_hub
         hub_url="postgresql:///ctl_hub?host=$PG_DIR&port=$PG_PORT&user=postgres"
-        hub_port=$(free_port)
-        cat >"$tmp/hub.conf" <<EOF
-[database]
-url=$hub_url
-[events]
-publish=ipc://$tmp/events-in
-subscribe=tcp://127.0.0.1:$hub_port
-EOF
-        "$EVENTD" --config="$tmp/hub.conf" >"$tmp/eventd.log" 2>&1 &
-        eventd_pid=$!
-        bg_pids+=("$eventd_pid")
-        wait_for 20 tcp_open 127.0.0.1 "$hub_port"
-        ok $? "callcenter-eventd serves subscribers on port $hub_port"
+        # The subscriber side is TCP, as in production. A port that was
+        # free a moment ago may be taken by a parallel test: then eventd
+        # exits and we try another.
+        hub_ready=1
+        for _ in 1 2 3 4 5; do
+                hub_port=$(free_port)
+                printf '[database]\nurl=%s\n[events]\npublish=ipc://%s/events-in\nsubscribe=tcp://127.0.0.1:%s\n' \
+                        "$hub_url" "$tmp" "$hub_port" >"$tmp/hub.conf"
+                "$EVENTD" --config="$tmp/hub.conf" >"$tmp/eventd.log" 2>&1 &
+                eventd_pid=$!
+                bg_pids+=("$eventd_pid")
+                # 0: serving; 1: not yet; 2: exited (port taken?).
+                hub_state() { kill -0 "$eventd_pid" 2>/dev/null || return 2; tcp_open 127.0.0.1 "$hub_port"; }
+                t=$((SECONDS + 20))
+                while hub_state; [ $? -eq 1 ] && [ "$SECONDS" -lt "$t" ]; do sleep 0.05; done
+                hub_state && { hub_ready=0; break; }
+                kill "$eventd_pid" 2>/dev/null
+        done
+        ok "$hub_ready" "callcenter-eventd serves subscribers on port $hub_port"
 
         now=$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)
         env_now='{"seq":1,"time":"'$now'","source":"ctltest","host":"cc1","type":"call.ringing","data":{"call":"42"}}'

@@ -16,6 +16,8 @@
 #  - subscribe: a subscriber gets the ring-timeout notices;
 #  - the operator objects (ObjectManager, properties, add/remove);
 #  - events on ZeroMQ through eventd, when eventd and event-sub are built;
+#  - a subscriber that does not read is disconnected;
+#  - sd_notify (READY=1, STATUS=, STOPPING=1) and socket activation;
 #  - SIGTERM exits 0.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -38,8 +40,9 @@ routerd_pid=
 monitor_pid=
 eventd_pid=
 sub_pid=
+slow_pid=
 cleanup() {
-        for p in $routerd_pid $monitor_pid $sub_pid $eventd_pid; do
+        for p in $routerd_pid $monitor_pid $sub_pid $eventd_pid $slow_pid; do
                 { kill -9 "$p"; wait "$p"; } 2>/dev/null
         done
         dbus_stop
@@ -260,6 +263,32 @@ if command -v gdbus >/dev/null; then
         gd Hangup 15 >/dev/null
 fi
 
+# --- introspection ------------------------------------------------------------------
+"${B[@]}" introspect --xml-interface org.callcenter.Router1 /org/callcenter/Router1 >"$T/introspect.xml"
+"${B[@]}" introspect --xml-interface org.callcenter.Router1 /org/callcenter/Router1/operator/A >"$T/introspect-op.xml"
+check "the interfaces match dbus/org.callcenter.Router1.xml" -- python3 -c '
+import sys, xml.etree.ElementTree as ET
+def ifaces(paths):
+    out = {}
+    for path in paths:
+        for i in ET.parse(path).getroot().iter("interface"):
+            name = i.get("name")
+            if not name.startswith("org.callcenter."):
+                continue
+            members = []
+            for m in i:
+                if m.tag in ("method", "signal", "property"):
+                    args = [(a.get("name"), a.get("type"),
+                             a.get("direction", "out" if m.tag == "signal" else "in"))
+                            for a in m.findall("arg")]
+                    members.append((m.tag, m.get("name"), m.get("type"), args))
+            out[name] = sorted(members)
+    return out
+live, xml = ifaces(sys.argv[1:3]), ifaces(sys.argv[3:])
+if live != xml:
+    print("# live:", live); print("# xml: ", xml)
+    sys.exit(1)' "$T/introspect.xml" "$T/introspect-op.xml" "$top_srcdir/dbus/org.callcenter.Router1.xml"
+
 # --- operator objects ---------------------------------------------------------------
 check "operator objects under the ObjectManager" -- has \
         "$("${B[@]}" call org.callcenter.Router1 /org/callcenter/Router1 org.freedesktop.DBus.ObjectManager GetManagedObjects)" \
@@ -312,8 +341,10 @@ printf '{"command":"call","id":"n1"}\n' | wire >/dev/null
 sleep 0.6
 check "sd_notify: READY=1" -- grep -q '^READY=1' "$T/notify.txt"
 check "sd_notify: STATUS= one-line summary" -- grep -q '^STATUS=0 calls queued, 1/2 operators available, [0-9]* connections\?$' "$T/notify.txt"
-check "SIGTERM: exit status 0, STOPPING=1" -- bash -c 'kill -TERM "$1"; wait "$1" 2>/dev/null; sleep 0.2; grep -q "^STOPPING=1" "$2"' _ "$routerd_pid" "$T/notify.txt"
-routerd_pid=
+stop_routerd
+ok $? "SIGTERM: exit status 0"
+sleep 0.2
+check "sd_notify: STOPPING=1" -- grep -q "^STOPPING=1" "$T/notify.txt"
 { kill "$notify_pid"; wait "$notify_pid"; } 2>/dev/null
 if command -v systemd-socket-activate >/dev/null; then
         SA_PORT=$((PORT + 1))
@@ -327,6 +358,47 @@ if command -v systemd-socket-activate >/dev/null; then
 else
         echo "ok $((tap_n += 1)) # SKIP systemd-socket-activate not found"
 fi
+
+# --- a subscriber that does not read ------------------------------------------------
+# Notices cannot wait: past [router] output_buffer_max of unsent notices
+# (beyond what the kernel's socket buffers took) the subscriber is
+# disconnected, with a warning naming it. 40 operators letting 100 calls
+# ring out every 5 ms make about 1 MB/s of notices.
+SLOW_PORT=$((PORT + 2))
+printf '%s\n' '[database]' 'url=' '[events]' 'publish=' '[router]' "listen=127.0.0.1:$SLOW_PORT" \
+        "operators=$(echo O{1..40})" 'ring_timeout=5ms' 'output_buffer_max=64K' >"$T/slow.conf"
+"$ROUTERD" --user --config="$T/slow.conf" 2>"$T/slow.log" &
+slow_pid=$!
+wait_for 10 tcp_open 127.0.0.1 "$SLOW_PORT"
+out=$(timeout 60 python3 -c '
+import re, socket, sys, time
+port, log = int(sys.argv[1]), sys.argv[2]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", port))
+me = "127.0.0.1:%d " % s.getsockname()[1]
+s.sendall(b"{\"command\":\"subscribe\"}\n")
+c = socket.create_connection(("127.0.0.1", port))
+c.sendall(b"".join(b"{\"command\":\"call\",\"id\":\"s%d\"}\n" % i for i in range(100)))
+f = c.makefile("rb")
+for _ in range(100):
+    f.readline()
+c.close()                       # from now on the notices go to the subscriber only
+end = time.time() + 30
+while time.time() < end and ("Client " + me) not in open(log).read():
+    time.sleep(0.2)
+s.settimeout(10)
+try:
+    while s.recv(1 << 20):      # what the kernel holds, then the end
+        pass
+    print("closed")
+except socket.timeout:
+    print("still open")' "$SLOW_PORT" "$T/slow.log")
+check "a subscriber that does not read is disconnected ($out)" -- test "$out" = closed
+check "... with a warning naming it" -- grep -q '^<4>.*Client 127.0.0.1:[0-9]* does not read its replies' "$T/slow.log"
+kill -TERM "$slow_pid"; wait "$slow_pid"
+ok $? "... and routerd goes on (SIGTERM exits 0)"
+slow_pid=
 
 # Without eventd the publisher drops its queue at exit, and says so.
 check "no warnings or errors in the log" -- bash -c '! grep -v "No \[database\] url\|Event publisher router: .* dropped" "$1" | grep -q "^<[0-4]>"' _ "$T/routerd.log"

@@ -6,9 +6,17 @@ TESTS += tests/system/test-units.sh
 EXTRA_DIST += \
 	tests/system/test-units.sh \
 	tests/system/dbus-check.py \
-	tests/system/test-nspawn.sh
+	tests/system/test-nspawn.sh \
+	tests/system/nspawn-client.py \
+	tests/system/container-check.py
 
 # Opt-in (needs root and minutes): make check-system
 check-system:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="tests/system/test-nspawn.sh"
 .PHONY: check-system
+
+# test-nspawn.sh keeps its prefix=/usr build here between runs.
+distclean-local: distclean-nspawn
+distclean-nspawn:
+	rm -rf tests/system/nspawn-build
+.PHONY: distclean-nspawn
