@@ -1,6 +1,7 @@
 # libshared core: time, JSON, event envelope, configuration, daemon glue.
 libshared_core_sources = \
 	libshared/time-util.c libshared/time-util.h \
+	libshared/utf8.c libshared/utf8.h \
 	libshared/json-util.c libshared/json-util.h \
 	libshared/envelope.c libshared/envelope.h \
 	libshared/conf.c libshared/conf.h \

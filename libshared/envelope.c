@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "envelope.h"
+#include "utf8.h"
 #include "json-util.h"
 
 /*
@@ -30,36 +31,6 @@ static bool name_is_valid(const char *s, bool allow_dot) {
                 if (!is_name_char(*s, allow_dot))
                         return false;
         return true;
-}
-
-/*
- * Length of a valid UTF-8 sequence at s (n bytes left), or 0 if the bytes
- * there are not one (overlong forms, surrogates and values past U+10FFFF
- * included).
- */
-static size_t utf8_sequence_len(const unsigned char *s, size_t n) {
-        unsigned c = s[0];
-
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf)
-                return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-        if (c >= 0xe0 && c <= 0xef) {
-                if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-                        return 0;
-                if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))
-                        return 0;
-                return 3;
-        }
-        if (c >= 0xf0 && c <= 0xf4) {
-                if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-                    (s[3] & 0xc0) != 0x80)
-                        return 0;
-                if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
-                        return 0;
-                return 4;
-        }
-        return 0;
 }
 
 /* Worst case of json_escape(): every byte becomes "\u00XX" (6 bytes). */

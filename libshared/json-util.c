@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "json-util.h"
+#include "utf8.h"
 
 /* Nesting deeper than this is refused: input comes from the network, and
  * json-c recurses when freeing and serializing. */
@@ -73,6 +74,11 @@ int json_parse(const char *buf, size_t len, struct json_object **ret) {
          * silently; refuse it so that what we parse is what we were sent. */
         if (len == 0 || memchr(buf, '\0', len))
                 return -EBADMSG;
+        /* Checked here rather than with JSON_TOKENER_VALIDATE_UTF8: that flag
+         * needs json-c 0.15 (Rocky 9 has 0.14) and lets surrogates and
+         * overlong forms through. */
+        if (!utf8_is_valid(buf, len, false))
+                return -EBADMSG;
         if (len > INT32_MAX)
                 return -E2BIG;
         if (!json_is_plain(buf, len))
@@ -83,7 +89,7 @@ int json_parse(const char *buf, size_t len, struct json_object **ret) {
         tok = json_tokener_new_ex(JSON_MAX_DEPTH + 1);
         if (!tok)
                 return -ENOMEM;
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 
         o = json_tokener_parse_ex(tok, buf, (int) len);
         jerr = json_tokener_get_error(tok);
@@ -94,7 +100,7 @@ int json_parse(const char *buf, size_t len, struct json_object **ret) {
                 jerr = json_tokener_get_error(tok);
                 end = len;
         } else
-                end = json_tokener_get_parse_end(tok);
+                end = json_tokener_parse_end(tok);
 
         json_tokener_free(tok);
 

@@ -12,6 +12,18 @@
 #include "cleanup.h"
 
 /*
+ * json-c 0.14 (Rocky/RHEL 9) lacks a few 0.15 calls; these stand in.
+ */
+#if JSON_C_VERSION_NUM < ((0 << 16) | (15 << 8))
+static inline size_t json_tokener_parse_end(struct json_tokener *tok) {
+        return (size_t) tok->char_offset;
+}
+#define json_object_new_array_ext(n) json_object_new_array()
+#else
+#define json_tokener_parse_end(tok) json_tokener_get_parse_end(tok)
+#endif
+
+/*
  * Parse exactly one JSON value from buf[0..len) (no NUL needed; trailing
  * whitespace allowed, anything else after the value is an error).
  * Returns 0 and a new reference in *ret, or -EBADMSG on bad JSON, -E2BIG

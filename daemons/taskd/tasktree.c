@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tasktree.h"
+#include "utf8.h"
 
 /*
  * The id index is a chained hash table keyed by id (Task.hash_next), the
@@ -56,49 +57,6 @@ uint64_t task_parent_id(const Task *t) {
         return t->parent ? t->parent->id : 0;
 }
 
-bool utf8_is_valid(const char *s, size_t n) {
-        const unsigned char *p = (const unsigned char *) s, *end = p + n;
-
-        /* RFC 3629: reject overlong forms, UTF-16 surrogates (U+D800-DFFF)
-         * and anything above U+10FFFF, as PostgreSQL's UTF8 encoding does;
-         * a title we accept must be storable. NUL is rejected too: it
-         * cannot cross D-Bus or libpq. */
-        while (p < end) {
-                unsigned c = *p;
-                size_t len;
-                uint32_t cp;
-
-                if (c == 0)
-                        return false;
-                if (c < 0x80) {
-                        p++;
-                        continue;
-                }
-                if (c >= 0xc2 && c <= 0xdf) {
-                        len = 2;
-                        cp = c & 0x1f;
-                } else if (c >= 0xe0 && c <= 0xef) {
-                        len = 3;
-                        cp = c & 0x0f;
-                } else if (c >= 0xf0 && c <= 0xf4) {
-                        len = 4;
-                        cp = c & 0x07;
-                } else
-                        return false;
-                if ((size_t) (end - p) < len)
-                        return false;
-                for (size_t i = 1; i < len; i++) {
-                        if ((p[i] & 0xc0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (p[i] & 0x3f);
-                }
-                if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-                    (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                p += len;
-        }
-        return true;
-}
 
 int task_title_check(const char *title) {
         size_t n;
@@ -106,7 +64,7 @@ int task_title_check(const char *title) {
         if (!title)
                 return -EINVAL;
         n = strlen(title);
-        if (n < 1 || n > TASK_TITLE_MAX || !utf8_is_valid(title, n))
+        if (n < 1 || n > TASK_TITLE_MAX || !utf8_is_valid(title, n, false))
                 return -EINVAL;
         return 0;
 }
@@ -117,7 +75,7 @@ int task_call_check(const char *call) {
         if (!call)
                 return -EINVAL;
         n = strlen(call);
-        if (n > TASK_CALL_MAX || !utf8_is_valid(call, n))
+        if (n > TASK_CALL_MAX || !utf8_is_valid(call, n, false))
                 return -EINVAL;
         return 0;
 }

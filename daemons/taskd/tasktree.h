@@ -75,9 +75,6 @@ TaskState task_state_from_string(const char *s);
 /* The parent's id, 0 for a top-level task. */
 uint64_t task_parent_id(const Task *t);
 
-/* True when s[0..n) is valid UTF-8 (shortest forms, no surrogates, <= U+10FFFF). */
-bool utf8_is_valid(const char *s, size_t n);
-
 /* 0 when title is 1-TASK_TITLE_MAX bytes of valid UTF-8, else -EINVAL. */
 int task_title_check(const char *title);
 /* 0 when call is 0-TASK_CALL_MAX bytes of valid UTF-8, else -EINVAL. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "daemons/taskd/tasktree.h"
+#include "libshared/utf8.h"
 #include "tests/tap.h"
 
 static const struct {
@@ -35,7 +36,7 @@ static const struct {
 static void test_utf8(void) {
         for (size_t i = 0; i < sizeof(utf8_cases) / sizeof(utf8_cases[0]); i++) {
                 size_t n = utf8_cases[i].n ? utf8_cases[i].n : strlen(utf8_cases[i].s);
-                ok(utf8_is_valid(utf8_cases[i].s, n) == utf8_cases[i].valid, "utf8 case %zu is %s", i,
+                ok(utf8_is_valid(utf8_cases[i].s, n, false) == utf8_cases[i].valid, "utf8 case %zu is %s", i,
                    utf8_cases[i].valid ? "valid" : "invalid");
         }
 }
