@@ -143,15 +143,40 @@ static int pub_send(EventPublisher *p, const char *topic, size_t topic_len, cons
         return 0;
 }
 
+static int pub_read_subscriptions(EventPublisher *p, unsigned limit);
+
+/*
+ * Is anybody still subscribed? libzmq applies an unsubscription to XPUB's
+ * own table when it processes its commands, which zmq_send() may do, and
+ * from then on it discards what it is given, without an error; we learn of
+ * it only when we read the "\x00" message. Reading ZMQ_EVENTS processes the
+ * pending commands now, so checking right before sending shrinks that window
+ * to microseconds. It matters when a hub stops gracefully: it unsubscribes
+ * first, so that publishers keep their events for the next one.
+ */
+static bool pub_check_subscribed(EventPublisher *p) {
+        int ev = 0;
+        size_t sz = sizeof(ev);
+
+        if (zmq_getsockopt(p->socket, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN))
+                (void) pub_read_subscriptions(p, UINT_MAX);
+        return p->subscriptions > 0;
+}
+
 /* Hand queued events to ZeroMQ while someone listens and the pipe has room.
  * At most limit events, so that the loop stays responsive. */
 static void pub_flush_queue(EventPublisher *p, size_t limit) {
         bool sent = false;
+        unsigned n = 0;
         int r;
 
         p->blocked = false;
         while (p->count > 0 && p->subscriptions > 0 && limit-- > 0) {
                 PubEntry *e = pub_entry(p, 0);
+
+                /* Every 32 events (not inside a message) look again. */
+                if (n++ % 32 == 0 && !p->head_topic_sent && !pub_check_subscribed(p))
+                        break;
 
                 r = pub_send(p, e->buf + e->body_len + 1, e->topic_len, e->buf, e->body_len,
                              &p->head_topic_sent);
@@ -368,7 +393,7 @@ int64_t event_publisher_emit(EventPublisher *p, const char *type, struct json_ob
         p->seq++;
         p->stats.emitted++;
 
-        if (p->count == 0 && p->subscriptions > 0) {
+        if (p->count == 0 && p->subscriptions > 0 && pub_check_subscribed(p)) {
                 bool topic_sent = false;
 
                 r = pub_send(p, topic, (size_t) topic_len, body, body_len, &topic_sent);

@@ -24,8 +24,10 @@
 /* Messages forwarded per loop iteration; then the archive and the database
  * link get their turn. */
 #define MANAGER_SLICE 512
-/* At SIGTERM, what is already queued on XSUB is taken, up to this much. */
-#define MANAGER_FINAL_DRAIN 1000000
+/* At SIGTERM, events in flight are taken until none came for MANAGER_QUIET,
+ * for at most MANAGER_FINAL_DRAIN. */
+#define MANAGER_QUIET (100 * USEC_PER_MSEC)
+#define MANAGER_FINAL_DRAIN (2 * USEC_PER_SEC)
 
 static void manager_note_invalid(Manager *m, const void *topic, size_t topic_len, const char *reason) {
         char shown[65];
@@ -414,14 +416,33 @@ void manager_stop(Manager *m) {
                 return;
         m->stopping = true;
 
-        /* Take what publishers already handed over, then stop listening;
-         * publishers keep their events queued until a hub is back. */
+        /*
+         * A handover without loss: unsubscribe first, so that publishers
+         * stop sending and keep their events queued until a hub subscribes
+         * again (ours after a restart). Then take what was already on its
+         * way, until nothing came for MANAGER_QUIET (or MANAGER_FINAL_DRAIN
+         * passed). Blocking here is fine: we are shutting down.
+         */
         if (m->xsub_io) {
-                do {
+                usec_t now = now_usec(CLOCK_MONOTONIC), end = now + MANAGER_FINAL_DRAIN, quiet = now;
+
+                if (zmq_send(m->xsub, "\x00", 1, ZMQ_DONTWAIT) < 0)
+                        log_debug("Cannot unsubscribe from publishers: %s", zmq_strerror(zmq_errno()));
+                while (now < end) {
                         n = manager_forward(m, MANAGER_SLICE);
                         taken += n;
-                } while (n == MANAGER_SLICE && taken < MANAGER_FINAL_DRAIN);
+                        now = now_usec(CLOCK_MONOTONIC);
+                        if (n > 0) {
+                                quiet = now;
+                                continue;
+                        }
+                        if (now - quiet >= MANAGER_QUIET)
+                                break;
+                        zmq_pollitem_t item = { .socket = m->xsub, .events = ZMQ_POLLIN };
+                        (void) zmq_poll(&item, 1, 10);
+                }
                 (void) zmq_io_set_enabled(m->xsub_io, false);
+                log_debug("Took %u event(s) in flight at shutdown.", taken);
         }
         (void) sd_event_source_set_enabled(m->status_timer, SD_EVENT_OFF);
 

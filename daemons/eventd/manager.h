@@ -73,8 +73,9 @@ Manager *manager_free(Manager *m);
 int manager_start(Manager *m);
 
 /*
- * Clean shutdown (SIGTERM): stop reading from publishers after taking what
- * is already queued, write the archive (up to MANAGER_STOP_TIMEOUT), then
+ * Clean shutdown (SIGTERM): unsubscribe from publishers (they then queue
+ * their events until a hub subscribes again), take the events already in
+ * flight, write the archive (up to MANAGER_STOP_TIMEOUT), then
  * sd_event_exit(0). Safe to call from a loop callback.
  */
 void manager_stop(Manager *m);

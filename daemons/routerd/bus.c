@@ -60,11 +60,11 @@ static int check_id(sd_bus_error *error, const char *id, const char *what) {
         return 0;
 }
 
-/* During shutdown the final flush has been handed to the database link:
- * a change accepted now could be lost, so it is refused, the way the TCP
- * side answers "unavailable". */
+/* Past the shutdown grace period the final flush has been handed to the
+ * database link: a change accepted now could be lost, so it is refused,
+ * the way the TCP side answers "unavailable". */
 static int check_serving(Manager *m, sd_bus_error *error) {
-        if (m->stopping)
+        if (m->grace_over)
                 return bus_error_setf(error, CC_ERROR_UNAVAILABLE, "The router is shutting down");
         return 0;
 }

@@ -30,12 +30,13 @@ typedef struct Shutdown {
         Manager *manager;
         usec_t replies_deadline;
         usec_t flush_deadline;
+        bool grace_over;
         sd_event_source *poll;
 } Shutdown;
 
 /*
- * The loop ends once every queued reply is written (a client that sent a
- * request just before SIGTERM gets its answer; at most REPLY_GRACE) and the
+ * The loop ends once every client hung up (a client that sent a request
+ * just before SIGTERM gets its answer; at most REPLY_GRACE) and the
  * last batch is in PostgreSQL (at most FLUSH_TIMEOUT: with the database
  * away, what is not written is logged as lost). The flush completes on the
  * running loop rather than in manager_finish(), where only leftovers wait.
@@ -45,7 +46,14 @@ static int on_shutdown_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         bool replies_done, store_idle;
 
         manager_get_drain_state(sh->manager, &replies_done, &store_idle);
-        if ((replies_done || usec >= sh->replies_deadline) && (store_idle || usec >= sh->flush_deadline))
+        if (!sh->grace_over && (replies_done || usec >= sh->replies_deadline)) {
+                /* Every client hung up, or the grace period is over: read
+                 * no more, and flush what the last requests changed. */
+                manager_end_grace(sh->manager);
+                sh->grace_over = true;
+                manager_get_drain_state(sh->manager, &replies_done, &store_idle);
+        }
+        if (sh->grace_over && ((replies_done && store_idle) || usec >= sh->flush_deadline))
                 return sd_event_exit(sd_event_source_get_event(s), 0);
         (void) sd_event_source_set_time(s, usec + 10 * USEC_PER_MSEC);
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);

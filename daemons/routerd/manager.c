@@ -670,8 +670,11 @@ void manager_begin_shutdown(Manager *m) {
         char line[256];
 
         m->stopping = true;
+        /* Clients already connected keep being served until they hang up
+         * or the grace period ends (manager_end_grace()): what they sent
+         * before SIGTERM gets its reply instead of a reset. */
         if (m->server)
-                server_stop_reading(m->server);
+                server_stop_accepting(m->server);
         /* No more routing: a ring timeout now would change state after the
          * final flush. The saved deadlines fire again after a restart. */
         (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
@@ -683,8 +686,20 @@ void manager_begin_shutdown(Manager *m) {
         daemon_notify_stopping();
 }
 
+void manager_end_grace(Manager *m) {
+        m->grace_over = true;
+        if (m->server)
+                server_stop_reading(m->server);
+        /* Requests served during the grace period changed state: hand
+         * those changes to the database too. */
+        (void) store_flush_now(m->store);
+}
+
 void manager_get_drain_state(const Manager *m, bool *ret_replies_done, bool *ret_store_idle) {
-        *ret_replies_done = server_pending_output(m->server) == 0;
+        /* During the grace period: done when every client hung up; after
+         * it: when the replies to what was read are written. */
+        *ret_replies_done = m->grace_over ? server_pending_output(m->server) == 0
+                                          : server_connection_count(m->server) == 0;
         *ret_store_idle = store_is_idle(m->store);
 }
 

@@ -70,6 +70,7 @@ typedef struct Manager {
         bool loaded;
         int load_error;
         bool stopping;
+        bool grace_over;           /* shutdown: no more requests are read */
 } Manager;
 
 /*
@@ -105,6 +106,10 @@ void manager_begin_shutdown(Manager *m);
 
 /* During shutdown: whether the TCP replies are all written, and whether the
  * store has nothing left to write (manager_finish() waits for the rest). */
+/* End of the shutdown grace period: stop reading requests, flush what
+ * they changed. */
+void manager_end_grace(Manager *m);
+
 void manager_get_drain_state(const Manager *m, bool *ret_replies_done, bool *ret_store_idle);
 
 /* After the loop ended: write everything to PostgreSQL and hand the queued

@@ -323,7 +323,10 @@ static int handle_request(Connection *c, const WireRequest *req) {
         char *line = NULL;
         int r;
 
-        if (m->stopping)
+        /* Requests read during the shutdown grace period are served as
+         * usual (their changes are flushed at its end); later ones are not
+         * read at all, but one already split off the buffer is refused. */
+        if (m->grace_over)
                 return reply_error(c, WIRE_ERROR_UNAVAILABLE, req->command, req->id);
 
         switch (req->command) {
@@ -775,6 +778,11 @@ Server *server_free(Server *s) {
         idmap_free(s->placers);
         free(s);
         return NULL;
+}
+
+void server_stop_accepting(Server *s) {
+        if (s)
+                (void) sd_event_source_set_enabled(s->accept_source, SD_EVENT_OFF);
 }
 
 void server_stop_reading(Server *s) {

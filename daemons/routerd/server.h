@@ -52,8 +52,16 @@ Server *server_free(Server *s);
  */
 void server_handle_events(Server *s, const AcdEvents *ev, size_t from, bool unsolicited);
 
-/* Stop accepting and reading requests (shutdown); replies already queued
- * are still written. */
+/*
+ * Shutdown, first step: accept no new connection (under socket activation
+ * they wait in systemd's listening socket for the next instance) but keep
+ * serving the accepted ones, so that a request already sent on them is
+ * answered rather than reset.
+ */
+void server_stop_accepting(Server *s);
+
+/* Shutdown, last step (after a grace period): read no more requests;
+ * replies already queued are still written. */
 void server_stop_reading(Server *s);
 
 /* Bytes of replies not yet written, over all connections. */

@@ -12,7 +12,8 @@
 #  4. a publisher started before eventd: everything arrives once it is up;
 #  5. bad configuration / endpoint in use: one clear line, non-zero exit;
 #  6. invalid messages from a raw socket: counted (STATUS=), hub keeps serving;
-#  7. socket activation: the XPUB listening socket comes from systemd.
+#  7. eventd restarted (SIGTERM) while a publisher sends: nothing is lost;
+#  8. socket activation: the XPUB listening socket comes from systemd.
 #
 # Helpers: tests/integration/event-pub, event-sub, event-raw (C programs).
 
@@ -279,7 +280,29 @@ stop_eventd
 ok $? "SIGTERM: exit 0"
 check "eta archived too" -- exactly_once eta 1000
 
-# --- 7. socket activation (ZMQ_USE_FD) --------------------------------------
+# --- 7. graceful restart under load: no event lost ---------------------------
+# At SIGTERM eventd unsubscribes first; publishers then hold their events
+# until the next eventd subscribes.
+start_eventd "$T/eventd.conf" "$T/eventd8.log"
+ok $? "eventd started"
+"$PUB" --endpoint="$PUBLISH" --source=iota --count=40000 --rate=20000 >"$T/p8.out" 2>&1 &
+P8=$!
+wait_for 10 archive_some iota
+stop_eventd
+ok $? "SIGTERM while a publisher sends: exit 0"
+diag "$(archived iota) events archived when it stopped"
+start_eventd "$T/eventd.conf" "$T/eventd9.log"
+ok $? "eventd started again"
+wait "$P8"
+ok $? "the publisher lost nothing"
+diag "$(cat "$T/p8.out")"
+wait_for 30 archive_has 40000 iota
+ok $? "all 40,000 archived"
+check "iota: exactly once, in order" -- exactly_once iota 40000
+stop_eventd
+ok $? "SIGTERM: exit 0"
+
+# --- 8. socket activation (ZMQ_USE_FD) --------------------------------------
 if command -v systemd-socket-activate >/dev/null; then
         write_conf "$T/sa.conf" ""
         # systemd-socket-activate holds the port and starts eventd on the
