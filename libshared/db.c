@@ -249,6 +249,12 @@ static void link_kick(DbLink *l) {
 
         if (l->kick_pending || l->freeing)
                 return;
+        /* A loop that finished (sd_event_loop() returned after
+         * sd_event_exit()) takes no new sources (-ESTALE). That is no error:
+         * the job stays queued and db_link_drain() kicks the queue on its
+         * private loop. */
+        if (sd_event_get_state(l->event) == SD_EVENT_FINISHED)
+                return;
         if (!l->kick) {
                 r = sd_event_add_defer(l->event, &l->kick, on_kick, l);
                 if (r < 0) {
@@ -266,9 +272,16 @@ static void link_kick(DbLink *l) {
         l->kick_pending = true;
 }
 
-/* Move every source to loop e (for db_link_drain()); states are kept. */
+/*
+ * Move every source to loop e (for db_link_drain()); states are kept. On a
+ * finished loop the sources cannot be added and are simply missing; the next
+ * attach to a live loop recreates them from the state, which is why the
+ * socket is watched whenever there is a connection (not only when a source
+ * existed) and the queue is kicked whenever it waits on an idle connection
+ * (a submit made while the loop was finished could not schedule its kick).
+ */
 static void link_attach(DbLink *l, sd_event *e) {
-        bool had_io = l->io, kick = l->kick_pending;
+        bool kick = l->kick_pending;
         usec_t deadline = l->timer_deadline;
         uint32_t events = l->io_events;
 
@@ -279,10 +292,10 @@ static void link_attach(DbLink *l, sd_event *e) {
         sd_event_unref(l->event);
         l->event = sd_event_ref(e);
 
-        if (had_io && l->conn)
+        if (l->conn && events != 0)
                 (void) link_watch(l, events, true);
         (void) link_arm_timer(l, deadline);
-        if (kick)
+        if (kick || (l->state == LINK_READY && l->op == OP_NONE && l->head))
                 link_kick(l);
 }
 
@@ -1260,7 +1273,9 @@ int db_link_drain(DbLink *l, usec_t timeout) {
 
         /* The link's loop cannot be run from inside one of its own callbacks
          * (a SIGTERM handler), nor once sd_event_exit() was called. Then the
-         * link moves to a private loop for the drain and back afterwards. */
+         * link moves to a private loop for the drain and back afterwards.
+         * link_attach() kicks the queue there: a job submitted after the
+         * daemon's loop finished found no loop to schedule its start on. */
         if (sd_event_get_state(l->event) != SD_EVENT_INITIAL ||
             sd_event_get_exit_code(l->event, &code) != -ENODATA) {
                 r = sd_event_new(&private);

@@ -82,7 +82,8 @@ bool db_link_is_connected(const DbLink *l);
 /*
  * Every submit returns 0 (queued; the callback will run), -EINVAL,
  * -ENOMEM, -ENOBUFS (buffer_bytes reached) or -ESHUTDOWN (link being freed).
- * cb may be NULL.
+ * cb may be NULL. A submit after sd_event_exit(), even after sd_event_loop()
+ * returned, is queued like any other; db_link_drain() then runs it.
  */
 
 /* Queue sql (one or more statements, simple protocol, one implicit
@@ -97,7 +98,7 @@ int db_link_exec_params(DbLink *l, const char *sql, int n, const char *const *va
 /*
  * Queue a bulk load, run as one transaction:
  *   BEGIN; pre_sql; copy_sql (a COPY ... FROM STDIN) fed with data; post_sql; COMMIT
- * pre_sql/post_sql may be NULL. data[0..len) is in COPY text format and is
+ * pre_sql/post_sql may be NULL. data[0..len) is in the format copy_sql names (text, or binary with FORMAT binary) and is
  * taken over (freed by the link) whatever the return value.
  */
 int db_link_copy(DbLink *l, const char *pre_sql, const char *copy_sql, char *data, size_t len,
@@ -125,9 +126,9 @@ int db_copy_append(char **buf, size_t *len, size_t *alloc, const char *s, size_t
  * sources keep running) when that is possible; from inside one of that
  * loop's callbacks, or after sd_event_exit(), it moves the link to a private
  * loop for the duration, so it also works from a SIGTERM handler and after
- * sd_event_loop() returned. Returns 0, -ETIMEDOUT (jobs remain queued; they
- * are logged as lost), -EBUSY from one of the link's own callbacks, or a
- * negative errno from the loop.
+ * sd_event_loop() returned (jobs submitted since included). Returns 0,
+ * -ETIMEDOUT (jobs remain queued; they are logged as lost), -EBUSY from one
+ * of the link's own callbacks, or a negative errno from the loop.
  */
 int db_link_drain(DbLink *l, usec_t timeout);
 

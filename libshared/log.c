@@ -20,6 +20,7 @@ static bool max_level_forced;
 static const char *log_ident = "callcenter";
 static bool to_journal;
 static bool stderr_is_tty;
+static bool console;
 
 static const char *const level_names[] = {
         "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
@@ -70,6 +71,12 @@ void log_setup(const char *ident) {
                 max_level = l;
                 max_level_forced = true;
         }
+}
+
+/* Kept apart from to_journal/stderr_is_tty, which log_setup() recomputes:
+ * a tool's choice must survive a later log_setup() (a new identifier). */
+void log_set_console(bool b) {
+        console = b;
 }
 
 void log_set_max_level(int level) {
@@ -129,10 +136,13 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         (void) vsnprintf(buf, sizeof buf, format, ap);
         va_end(ap);
 
-        if (to_journal)
-                write_journal(level, error, file, line, func, fields, buf);
-        else if (stderr_is_tty)
+        /* A person reads a tool's errors, often through a pipe or a
+         * redirection: "<3>" would only be noise there, and a tool started
+         * from a unit (inheriting $JOURNAL_STREAM) still reports on stderr. */
+        if (console || (!to_journal && stderr_is_tty))
                 fprintf(stderr, "%s: %s\n", log_ident, buf);
+        else if (to_journal)
+                write_journal(level, error, file, line, func, fields, buf);
         else
                 fprintf(stderr, "<%d>%s: %s\n", level, log_ident, buf);
 

@@ -9,7 +9,8 @@
  * SYSLOG_IDENTIFIER, ERRNO, MESSAGE plus whatever the caller adds
  * (MESSAGE_ID=, ROUTER_PEER= ...). Otherwise one line on stderr: with a
  * "<N>" syslog prefix when stderr is not a terminal (systemd's stderr
- * convention), plain "ident: message" on a terminal.
+ * convention), plain "ident: message" on a terminal. Command-line tools
+ * call log_set_console(true): always plain lines on stderr.
  *
  * The level is LOG_INFO by default; $CALLCENTER_LOG_LEVEL (a name such as
  * "debug" or a number 0-7) or log_set_max_level() changes it.
@@ -24,6 +25,15 @@
 /* Remember the identifier and decide between journal and stderr. Call once,
  * first thing in main(); later calls only change the identifier. */
 void log_setup(const char *ident);
+
+/*
+ * Console mode, for command-line tools: every record is one plain
+ * "ident: message" line on stderr, whatever stderr is (terminal, pipe,
+ * file, or a journal stream inherited from a unit): never the journal,
+ * never a "<N>" prefix. Off by default (the daemons' behaviour above);
+ * may be called before or after log_setup(), which leaves it alone.
+ */
+void log_set_console(bool console);
 
 void log_set_max_level(int level);
 int log_get_max_level(void);

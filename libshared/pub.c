@@ -34,6 +34,7 @@
 #define PUB_RETRY_USEC (5 * USEC_PER_MSEC)
 #define PUB_SLICE 256
 #define PUB_LINGER_MSEC 1000
+#define PUB_CHECK_EVERY 16
 
 typedef struct PubEntry {
         char *buf;              /* body, NUL, topic, NUL: one allocation */
@@ -60,6 +61,7 @@ struct EventPublisher {
         bool head_topic_sent;   /* first frame of the head entry is out */
 
         unsigned subscriptions; /* distinct topics somebody subscribed to */
+        unsigned unchecked;     /* sends since pub_check_subscribed() last looked */
         bool blocked;           /* last send said EAGAIN (HWM reached) */
 
         EventPublisherStats stats;
@@ -140,6 +142,7 @@ static int pub_send(EventPublisher *p, const char *topic, size_t topic_len, cons
         if (zmq_send(p->socket, body, body_len, ZMQ_DONTWAIT) < 0)
                 return pub_errno();
         *topic_sent = false;
+        p->unchecked++;
         return 0;
 }
 
@@ -147,17 +150,21 @@ static int pub_read_subscriptions(EventPublisher *p, unsigned limit);
 
 /*
  * Is anybody still subscribed? libzmq applies an unsubscription to XPUB's
- * own table when it processes its commands, which zmq_send() may do, and
- * from then on it discards what it is given, without an error; we learn of
- * it only when we read the "\x00" message. Reading ZMQ_EVENTS processes the
- * pending commands now, so checking right before sending shrinks that window
- * to microseconds. It matters when a hub stops gracefully: it unsubscribes
- * first, so that publishers keep their events for the next one.
+ * own table when it processes its commands, which zmq_send() may do now and
+ * then, and from then on it discards what it is given, without an error; we
+ * learn of it only when we read the "\x00" message. Reading ZMQ_EVENTS
+ * processes the pending commands, so looking every PUB_CHECK_EVERY sends
+ * bounds what such a race can lose (a hub stopping gracefully unsubscribes
+ * first, so that publishers keep their events for the next one). Not every
+ * send: with no command pending, the check costs a poll() system call.
  */
 static bool pub_check_subscribed(EventPublisher *p) {
         int ev = 0;
         size_t sz = sizeof(ev);
 
+        if (p->unchecked < PUB_CHECK_EVERY)
+                return p->subscriptions > 0;
+        p->unchecked = 0;
         if (zmq_getsockopt(p->socket, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN))
                 (void) pub_read_subscriptions(p, UINT_MAX);
         return p->subscriptions > 0;
@@ -167,15 +174,13 @@ static bool pub_check_subscribed(EventPublisher *p) {
  * At most limit events, so that the loop stays responsive. */
 static void pub_flush_queue(EventPublisher *p, size_t limit) {
         bool sent = false;
-        unsigned n = 0;
         int r;
 
         p->blocked = false;
         while (p->count > 0 && p->subscriptions > 0 && limit-- > 0) {
                 PubEntry *e = pub_entry(p, 0);
 
-                /* Every 32 events (not inside a message) look again. */
-                if (n++ % 32 == 0 && !p->head_topic_sent && !pub_check_subscribed(p))
+                if (!p->head_topic_sent && !pub_check_subscribed(p))
                         break;
 
                 r = pub_send(p, e->buf + e->body_len + 1, e->topic_len, e->buf, e->body_len,

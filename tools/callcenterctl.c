@@ -65,6 +65,7 @@ int main(int argc, char **argv) {
         int idx, r;
 
         log_setup("callcenterctl");
+        log_set_console(true);
         /* A closed pipe is an ordinary end for a CLI (monitor | head): see
          * it as EPIPE from write(), not as a signal that kills us. */
         (void) signal(SIGPIPE, SIG_IGN);

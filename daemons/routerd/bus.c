@@ -662,6 +662,64 @@ void bus_router_emit_properties(Manager *m) {
         (void) sd_event_source_set_enabled(m->bus_post, SD_EVENT_ONESHOT);
 }
 
+/*
+ * PropertiesChanged(s interface, a{sv} changed, as invalidated) for path,
+ * with n string ('s') or uint32 ('u') values, built by hand. It is the
+ * signal sd_bus_emit_properties_changed() sends for EMITS_CHANGE
+ * properties, but that function finds the object in the bus's tree and
+ * calls each getter, which for an operator decodes the path and looks the
+ * operator up again, once per property: the dearest part of a request's
+ * D-Bus work. Here the values are already at hand.
+ */
+typedef struct BusProp {
+        const char *name;
+        char type;                   /* 's' or 'u' */
+        const char *s;
+        uint32_t u;
+} BusProp;
+
+static int emit_properties(Manager *m, const char *path, const char *interface, const BusProp *props,
+                           size_t n) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        int r;
+
+        r = sd_bus_message_new_signal(m->bus, &msg, path, "org.freedesktop.DBus.Properties",
+                                      "PropertiesChanged");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append_basic(msg, 's', interface);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                const char sig[2] = { props[i].type, 0 };
+
+                r = sd_bus_message_open_container(msg, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(msg, 's', props[i].name);
+                if (r >= 0)
+                        r = sd_bus_message_open_container(msg, 'v', sig);
+                if (r >= 0)
+                        r = sd_bus_message_append_basic(msg, props[i].type,
+                                                        props[i].type == 's' ? (const void *) props[i].s
+                                                                             : (const void *) &props[i].u);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(msg);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(msg);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(msg, NULL);
+        if (r < 0)
+                return r;
+        return sd_bus_send(m->bus, msg, NULL);
+}
+
 /* Once per loop iteration that changed something. A pipelined burst of
  * requests is handled in one iteration: sending PropertiesChanged per
  * request would flood the bus with values that are stale at once (and
@@ -669,20 +727,20 @@ void bus_router_emit_properties(Manager *m) {
  * last values sent drops the signal when the counts came back. */
 static void emit_counts(Manager *m) {
         size_t ql = acd_queue_length(m->acd), oa = acd_operators_available(m->acd);
-        const char *names[3] = {};
+        BusProp props[2];
         size_t n = 0;
         int r;
 
         m->bus_counts_dirty = false;
         if (ql != m->queue_length)
-                names[n++] = "QueueLength";
+                props[n++] = (BusProp) { .name = "QueueLength", .type = 'u', .u = (uint32_t) ql };
         if (oa != m->operators_available)
-                names[n++] = "OperatorsAvailable";
+                props[n++] = (BusProp) { .name = "OperatorsAvailable", .type = 'u', .u = (uint32_t) oa };
         if (n == 0)
                 return;
         m->queue_length = ql;
         m->operators_available = oa;
-        r = sd_bus_emit_properties_changed(m->bus, CC_ROUTER_PATH, CC_ROUTER_INTERFACE, names[0], names[1], NULL);
+        r = emit_properties(m, CC_ROUTER_PATH, CC_ROUTER_INTERFACE, props, n);
         if (r < 0)
                 log_debug_errno(r, "Could not emit PropertiesChanged: %m");
 }
@@ -696,12 +754,23 @@ static int on_bus_post(sd_event_source *s, void *userdata) {
                 emit_counts(m);
         while (idmap_iterate(m->bus_dirty_operators, &state, &id, NULL)) {
                 _cleanup_(freep) char *path = NULL;
+                AcdOperatorInfo info;
                 int r;
 
+                /* Removed in this iteration: its object is gone
+                 * (InterfacesRemoved said so). */
+                if (acd_get_operator(m->acd, id, &info) < 0)
+                        continue;
                 if (bus_router_operator_path(id, &path) < 0)
                         continue;
-                r = sd_bus_emit_properties_changed(m->bus, path, CC_ROUTER_OPERATOR_INTERFACE, "State", "Call",
-                                                   "Status", NULL);
+                r = emit_properties(m, path, CC_ROUTER_OPERATOR_INTERFACE,
+                                    (const BusProp[]) {
+                                            { .name = "State", .type = 's',
+                                              .s = acd_operator_state_to_string(info.state) },
+                                            { .name = "Call", .type = 's', .s = info.call ? info.call : "" },
+                                            { .name = "Status", .type = 's',
+                                              .s = acd_operator_status_to_string(info.status) },
+                                    }, 3);
                 if (r < 0)
                         log_debug_errno(r, "Could not emit PropertiesChanged for %s: %m", path);
         }

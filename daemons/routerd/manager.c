@@ -55,8 +55,91 @@ static usec_t now_realtime(void) {
 
 /* --- carrying out outcome records ---------------------------------------- */
 
+/* A data object with the given string keys (values "") and, when
+ * with_waited, "waited_usec": 0 last. NULL when out of memory. */
+static struct json_object *event_data_new(const char *const *keys, bool with_waited) {
+        _cleanup_(json_object_putp) struct json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        for (; *keys; keys++) {
+                struct json_object *v = json_object_new_string("");
+
+                if (!v || json_object_object_add(o, *keys, v) < 0) {
+                        json_object_put(v);
+                        return NULL;
+                }
+        }
+        if (with_waited) {
+                struct json_object *v = json_object_new_int64(0);
+
+                if (!v || json_object_object_add(o, "waited_usec", v) < 0) {
+                        json_object_put(v);
+                        return NULL;
+                }
+        }
+        return TAKE_PTR(o);
+}
+
+static void event_data_set(struct json_object *o, const char *key, const char *value) {
+        struct json_object *v = NULL;
+
+        if (json_object_object_get_ex(o, key, &v))
+                (void) json_object_set_string(v, value);
+}
+
+/*
+ * The data object for event e. Building a json-c tree per event costs a
+ * dozen allocations, and this runs several times per request; instead one
+ * object per shape is kept and its values are overwritten in place (the
+ * key order stays that of the first build: call, operator, queue,
+ * waited_usec). The result is borrowed until the next call.
+ */
+static struct json_object *event_data_for(Manager *m, const AcdEvent *e) {
+        static const char *const op_keys[] = { "operator", "state", "call", "status", NULL };
+        static const char *const call_keys[] = { "call", "queue", NULL };
+        static const char *const call_op_keys[] = { "call", "operator", "queue", NULL };
+        struct json_object *o;
+        size_t i;
+
+        if (e->kind == ACD_EVENT_OPERATOR_STATE) {
+                if (!m->event_data[0])
+                        m->event_data[0] = event_data_new(op_keys, false);
+                o = m->event_data[0];
+                if (!o)
+                        return NULL;
+                event_data_set(o, "operator", e->operator);
+                event_data_set(o, "state", acd_operator_state_to_string(e->state));
+                event_data_set(o, "call", e->call);
+                event_data_set(o, "status", acd_operator_status_to_string(e->status));
+                return o;
+        }
+
+        bool has_op = e->operator[0] != '\0';
+        bool has_waited = e->kind == ACD_EVENT_ANSWERED || e->kind == ACD_EVENT_FINISHED ||
+                          e->kind == ACD_EVENT_MISSED;
+
+        i = 1 + (size_t) has_op + 2 * (size_t) has_waited;
+        if (!m->event_data[i])
+                m->event_data[i] = event_data_new(has_op ? call_op_keys : call_keys, has_waited);
+        o = m->event_data[i];
+        if (!o)
+                return NULL;
+        event_data_set(o, "call", e->call);
+        if (has_op)
+                event_data_set(o, "operator", e->operator);
+        event_data_set(o, "queue", e->queue);
+        if (has_waited) {
+                struct json_object *v = NULL;
+
+                if (json_object_object_get_ex(o, "waited_usec", &v))
+                        (void) json_object_set_int64(v, (int64_t) e->waited);
+        }
+        return o;
+}
+
 static void publish_event(Manager *m, const AcdEvent *e) {
-        _cleanup_(json_object_putp) struct json_object *data = NULL;
+        struct json_object *data;
         const char *topic = acd_event_topic(e->kind);
         int64_t r;
 
@@ -64,26 +147,10 @@ static void publish_event(Manager *m, const AcdEvent *e) {
          * (a call's first event is queued or ringing). */
         if (!m->publisher || !topic || e->kind == ACD_EVENT_RECEIVED)
                 return;
-        data = json_object_new_object();
+        data = event_data_for(m, e);
         if (!data) {
                 (void) log_oom();
                 return;
-        }
-        if (e->kind == ACD_EVENT_OPERATOR_STATE) {
-                json_object_object_add(data, "operator", json_object_new_string(e->operator));
-                json_object_object_add(data, "state",
-                                       json_object_new_string(acd_operator_state_to_string(e->state)));
-                json_object_object_add(data, "call", json_object_new_string(e->call));
-                json_object_object_add(data, "status",
-                                       json_object_new_string(acd_operator_status_to_string(e->status)));
-        } else {
-                json_object_object_add(data, "call", json_object_new_string(e->call));
-                if (e->operator[0])
-                        json_object_object_add(data, "operator", json_object_new_string(e->operator));
-                json_object_object_add(data, "queue", json_object_new_string(e->queue));
-                if (e->kind == ACD_EVENT_ANSWERED || e->kind == ACD_EVENT_FINISHED ||
-                    e->kind == ACD_EVENT_MISSED)
-                        json_object_object_add(data, "waited_usec", json_object_new_int64((int64_t) e->waited));
         }
 
         /* The envelope's type is the topic without the source prefix. */
@@ -92,6 +159,59 @@ static void publish_event(Manager *m, const AcdEvent *e) {
         r = event_publisher_emit(m->publisher, topic, data);
         if (r < 0 && r != -ENOBUFS)
                 log_debug_errno((int) r, "Could not publish %s: %m", topic);
+}
+
+/*
+ * Publishing is batched per loop iteration. Handing an event to ZeroMQ
+ * wakes its I/O thread whenever that thread has gone back to sleep, and
+ * the D-Bus signal sent between two events gives it just the time to do
+ * so: one wake-up (an eventfd write, a context switch and a send) per
+ * event. Sent back to back at the end of the iteration, all the events of
+ * the requests handled in it share one or two wake-ups. Order is kept; the
+ * delay is one iteration.
+ */
+static void flush_events(Manager *m) {
+        for (size_t i = 0; i < m->n_pub_pending; i++)
+                publish_event(m, &m->pub_pending[i]);
+        m->n_pub_pending = 0;
+        /* A pipelined burst may have grown the array a lot: do not keep
+         * that memory when things calm down. */
+        if (m->allocated_pub_pending > 4096) {
+                free(m->pub_pending);
+                m->pub_pending = NULL;
+                m->allocated_pub_pending = 0;
+        }
+}
+
+static int on_pub_post(sd_event_source *s, void *userdata) {
+        flush_events(userdata);
+        return 0;
+}
+
+static void queue_event(Manager *m, const AcdEvent *e) {
+        if (!m->publisher || e->kind == ACD_EVENT_RECEIVED || !acd_event_topic(e->kind))
+                return;
+        /* Without the post source (it could not be created), publish at
+         * once. */
+        if (!m->pub_post) {
+                publish_event(m, e);
+                return;
+        }
+        if (m->n_pub_pending >= m->allocated_pub_pending) {
+                size_t n = m->allocated_pub_pending ? m->allocated_pub_pending * 2 : 64;
+                AcdEvent *l = realloc(m->pub_pending, n * sizeof(AcdEvent));
+
+                if (!l) {
+                        /* Keep the order: what is queued goes first. */
+                        flush_events(m);
+                        publish_event(m, e);
+                        return;
+                }
+                m->pub_pending = l;
+                m->allocated_pub_pending = n;
+        }
+        m->pub_pending[m->n_pub_pending++] = *e;
+        (void) sd_event_source_set_enabled(m->pub_post, SD_EVENT_ONESHOT);
 }
 
 static void schedule_status(Manager *m) {
@@ -135,7 +255,7 @@ static void dispatch(Manager *m, size_t from, bool unsolicited) {
 
         store_apply_events(m->store, &m->events, from);
         for (size_t i = from; i < m->events.n; i++) {
-                publish_event(m, &m->events.events[i]);
+                queue_event(m, &m->events.events[i]);
                 bus_router_emit_event(m, &m->events.events[i]);
         }
         if (m->server)
@@ -649,6 +769,16 @@ int manager_new(Manager **ret, sd_event *e, const RouterdConfig *c, bool user_bu
                                           "without events: %m", c->events.publish);
         } else
                 log_warning("No [events] publish endpoint: routerd publishes no events.");
+        if (m->publisher) {
+                r = sd_event_add_post(e, &m->pub_post, on_pub_post, m);
+                if (r < 0)
+                        log_debug_errno(r, "Could not batch events per loop iteration, publishing "
+                                        "each at once: %m");
+                else {
+                        (void) sd_event_source_set_enabled(m->pub_post, SD_EVENT_OFF);
+                        (void) sd_event_source_set_description(m->pub_post, "publish-events");
+                }
+        }
 
         r = sd_event_add_time(e, &m->deadline_timer, CLOCK_REALTIME, USEC_INFINITY, DEADLINE_ACCURACY,
                               on_deadline, m);
@@ -712,6 +842,8 @@ void manager_finish(Manager *m, usec_t timeout) {
         if (m->publisher) {
                 EventPublisherStats st;
 
+                flush_events(m);
+
                 /* With no hub there is nobody to wait for: the publisher
                  * reports what it drops when it is freed. */
                 event_publisher_get_stats(m->publisher, &st);
@@ -736,6 +868,10 @@ Manager *manager_free(Manager *m) {
         }
         m->store = store_free(m->store);
         m->db = db_link_free(m->db);
+        if (m->publisher)
+                flush_events(m);
+        m->pub_post = sd_event_source_disable_unref(m->pub_post);
+        free(m->pub_pending);
         m->publisher = event_publisher_free(m->publisher);
         if (m->zmq_context)
                 (void) zmq_ctx_term(m->zmq_context);
@@ -747,6 +883,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->load_timer);
         sd_event_source_disable_unref(m->bus_post);
         idmap_free(m->bus_dirty_operators);
+        for (size_t i = 0; i < ELEMENTSOF(m->event_data); i++)
+                json_object_put(m->event_data[i]);
         acd_events_done(&m->events);
         acd_free(m->acd);
         sd_event_unref(m->event);

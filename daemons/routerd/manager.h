@@ -67,6 +67,17 @@ typedef struct Manager {
         IdMap *bus_dirty_operators;
         bool bus_counts_dirty;
 
+        /* Event data objects, built once and refilled per event
+         * (manager.c publish_event()): [0] an operator's state, then a
+         * call's, indexed by has-operator + 2 * has-waited. */
+        struct json_object *event_data[5];
+
+        /* Events waiting for the end of the loop iteration: they go to the
+         * publisher in one burst (manager.c flush_events()). */
+        AcdEvent *pub_pending;
+        size_t n_pub_pending, allocated_pub_pending;
+        sd_event_source *pub_post;
+
         bool loaded;
         int load_error;
         bool stopping;

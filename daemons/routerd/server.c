@@ -142,10 +142,9 @@ static size_t conn_unsent(const Connection *c) {
         return c->out_len - c->out_start;
 }
 
-/* Queue one formatted line (taken over). Returns 0 or -ENOMEM. */
-static int conn_queue(Connection *c, char *line) {
-        size_t n = strlen(line);
-
+/* Make room for n more bytes of output at out[out_len]. Returns 0 or
+ * -ENOMEM. */
+static int conn_reserve(Connection *c, size_t n) {
         if (c->out_len + n > c->out_alloc) {
                 size_t need, a;
                 char *b;
@@ -162,18 +161,109 @@ static int conn_queue(Connection *c, char *line) {
                         a *= 2;
                 if (a != c->out_alloc) {
                         b = realloc(c->out, a);
-                        if (!b) {
-                                free(line);
+                        if (!b)
                                 return -ENOMEM;
-                        }
                         c->out = b;
                         c->out_alloc = a;
                 }
+        }
+        return 0;
+}
+
+/* Queue one formatted line (taken over). Returns 0 or -ENOMEM. */
+static int conn_queue(Connection *c, char *line) {
+        size_t n = strlen(line);
+
+        if (conn_reserve(c, n) < 0) {
+                free(line);
+                return -ENOMEM;
         }
         memcpy(c->out + c->out_len, line, n);
         c->out_len += n;
         c->server->pending_output += n;
         free(line);
+        return 0;
+}
+
+/*
+ * Append s as a JSON string, escaped the way json-c's compact printer does
+ * it (wire_format_reply(): '"', '\\' and control characters; '/' and bytes
+ * >= 0x80 as they are), so that both paths write the same bytes. Returns
+ * the end of what was written; p needs room for 6 bytes per input byte + 2.
+ */
+static char *json_put_string(char *p, const char *s) {
+        static const char hex[] = "0123456789abcdef";
+
+        *p++ = '"';
+        for (; *s; s++) {
+                unsigned char ch = (unsigned char) *s;
+
+                switch (ch) {
+                case '"':  *p++ = '\\'; *p++ = '"'; break;
+                case '\\': *p++ = '\\'; *p++ = '\\'; break;
+                case '\b': *p++ = '\\'; *p++ = 'b'; break;
+                case '\f': *p++ = '\\'; *p++ = 'f'; break;
+                case '\n': *p++ = '\\'; *p++ = 'n'; break;
+                case '\r': *p++ = '\\'; *p++ = 'r'; break;
+                case '\t': *p++ = '\\'; *p++ = 't'; break;
+                default:
+                        if (ch < 0x20) {
+                                memcpy(p, "\\u00", 4);
+                                p += 4;
+                                *p++ = hex[ch >> 4];
+                                *p++ = hex[ch & 15];
+                        } else
+                                *p++ = (char) ch;
+                }
+        }
+        *p++ = '"';
+        return p;
+}
+
+/*
+ * The reply to a routing command: {"ok":true,"messages":[...]} with the
+ * lines of the outcome records from `from` on. This is the hot path of the
+ * TCP side (one per call/answer/reject/hangup), so the line is written
+ * straight into the output buffer: no json-c tree, no string list, no
+ * allocation once the buffer has grown. Returns 0 or -ENOMEM.
+ */
+static int queue_events_reply(Connection *c, const AcdEvents *ev, size_t from) {
+        static const char head[] = "{\"ok\":true,\"messages\":[";
+        char msg[ACD_MESSAGE_MAX];
+        size_t start = c->out_len;
+        char *p;
+        bool first = true;
+
+        if (conn_reserve(c, sizeof head) < 0)
+                return -ENOMEM;
+        memcpy(c->out + c->out_len, head, sizeof head - 1);
+        c->out_len += sizeof head - 1;
+
+        for (size_t i = from; i < ev->n; i++) {
+                int n = acd_event_format_message(&ev->events[i], msg, sizeof msg);
+
+                if (n <= 0)
+                        continue;
+                /* Worst case: every byte escaped as \u00XX, quotes, comma. */
+                if (conn_reserve(c, (size_t) n * 6 + 3) < 0) {
+                        c->out_len = start;
+                        return -ENOMEM;
+                }
+                p = c->out + c->out_len;
+                if (!first)
+                        *p++ = ',';
+                first = false;
+                p = json_put_string(p, msg);
+                c->out_len = (size_t) (p - c->out);
+        }
+
+        if (conn_reserve(c, 3) < 0) {
+                c->out_len = start;
+                return -ENOMEM;
+        }
+        memcpy(c->out + c->out_len, "]}\n", 3);
+        c->out_len += 3;
+        c->server->pending_output += c->out_len - start;
         return 0;
 }
 
@@ -364,10 +454,7 @@ static int handle_request(Connection *c, const WireRequest *req) {
         if (r < 0)
                 return reply_error(c, wire_error_from_errno(req->command, r), req->command, req->id);
 
-        r = wire_format_events_reply(&m->events, 0, &line);
-        if (r < 0)
-                return r;
-        return conn_queue(c, line);
+        return queue_events_reply(c, &m->events, 0);
 }
 
 static void handle_line(Connection *c, const char *line, size_t len) {

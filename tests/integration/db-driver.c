@@ -623,6 +623,75 @@ static int mode_overflow(Driver *d, DatabaseConfig *cfg) {
         return 0;
 }
 
+/* --- writes flushed after sd_event_exit() --------------------------------------------- */
+
+/*
+ * The daemon shutdown sequence: the SIGTERM handler calls sd_event_exit(),
+ * sd_event_loop() returns, and main() then flushes what it still buffers
+ * through db_link_exec() and db_link_drain(). A submit on the finished loop
+ * cannot schedule its start there (-ESTALE); it must still be queued, and
+ * the drain must start it.
+ */
+static int on_sigterm_like(sd_event_source *s, uint64_t usec, void *userdata) {
+        Driver *d = userdata;
+
+        /* Nothing else here: a submit made while the loop still runs would
+         * leave a kick pending and hide the case under test. */
+        return sd_event_exit(d->event, 0);
+}
+
+static int mode_exitflush(Driver *d, const DatabaseConfig *cfg) {
+        sd_event_source *t = NULL;
+        const char *v[] = { "2", "after the loop, params" };
+        DbLinkStats st;
+        int r, state;
+
+        r = driver_init(d, cfg);
+        if (r < 0)
+                return r;
+        r = db_link_exec(d->link, "CREATE TABLE IF NOT EXISTS exit_t (id int PRIMARY KEY, what text NOT NULL)",
+                         on_count, d);
+        check(d, r == 0, "table creation queued");
+        check(d, run_until(d, is_connected, 20 * USEC_PER_SEC), "connected");
+        check(d, run_until(d, gate_job_done, 10 * USEC_PER_SEC) && d->done_ok == 1, "table created");
+
+        r = sd_event_add_time_relative(d->event, &t, CLOCK_MONOTONIC, 20 * USEC_PER_MSEC, 1, on_sigterm_like, d);
+        if (r < 0)
+                return r;
+        r = sd_event_loop(d->event);
+        state = sd_event_get_state(d->event);
+        check(d, r == 0 && state == SD_EVENT_FINISHED, "sd_event_loop() returned after sd_event_exit() (%d, state %d)",
+              r, state);
+        t = sd_event_source_disable_unref(t);
+
+        /* The loop is finished now: nothing can be scheduled on it. */
+        r = db_link_exec(d->link, "INSERT INTO exit_t VALUES (1, 'after the loop') ON CONFLICT DO NOTHING",
+                         on_count, d);
+        check(d, r == 0, "db_link_exec() on the finished loop queues the job (%d)", r);
+        r = db_link_exec_params(d->link, "INSERT INTO exit_t VALUES ($1::int, $2) ON CONFLICT DO NOTHING",
+                                2, v, on_count, d);
+        check(d, r == 0, "db_link_exec_params() on the finished loop queues the job (%d)", r);
+        db_link_get_stats(d->link, &st);
+        check(d, st.queued_jobs == 2, "two jobs wait for the drain (%" PRIu64 ")", st.queued_jobs);
+
+        r = db_link_drain(d->link, 10 * USEC_PER_SEC);
+        check(d, r == 0, "db_link_drain() after sd_event_loop() returned wrote them (%s)",
+              r < 0 ? strerror(-r) : "ok");
+        check(d, d->done_ok == 3 && d->done_eio + d->done_other == 0,
+              "every callback ran with success: %u ok, %u SQL errors, %u other", d->done_ok, d->done_eio,
+              d->done_other);
+
+        /* Once more: the link was moved back to the finished loop; a second
+         * flush must work the same way. */
+        r = db_link_exec(d->link, "INSERT INTO exit_t VALUES (3, 'second flush') ON CONFLICT DO NOTHING",
+                         on_count, d);
+        check(d, r == 0, "a later submit is queued as well (%d)", r);
+        r = db_link_drain(d->link, 10 * USEC_PER_SEC);
+        check(d, r == 0 && d->done_ok == 4, "a second drain writes it (%d, %u ok)", r, d->done_ok);
+        driver_done(d);
+        return 0;
+}
+
 /* --- SQL errors ---------------------------------------------------------------------- */
 
 typedef struct Expect {
@@ -742,7 +811,8 @@ int main(int argc, char *argv[]) {
         if (argc - optind != 2) {
                 fprintf(stderr, "usage: %s MODE URL [--rows N] [--seconds S] [--reconnect-max-ms MS]\n"
                                 "       [--connect-timeout-ms MS] [--expect-restart]\n"
-                                "modes: migrate migrate-test migrate-fail load inflight wait down timeout overflow sqlerror\n",
+                                "modes: migrate migrate-test migrate-fail load inflight wait down timeout overflow sqlerror\n"
+                                "       exitflush\n",
                         argv[0]);
                 return 2;
         }
@@ -770,6 +840,8 @@ int main(int argc, char *argv[]) {
                 r = mode_overflow(&d, &cfg);
         else if (strcmp(mode, "sqlerror") == 0)
                 r = mode_sqlerror(&d, &cfg);
+        else if (strcmp(mode, "exitflush") == 0)
+                r = mode_exitflush(&d, &cfg);
         else {
                 fprintf(stderr, "unknown mode %s\n", mode);
                 return 2;

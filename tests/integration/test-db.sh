@@ -13,7 +13,8 @@
 #    never blocked;
 #  - a job killed on the wire runs again; a database that is not there at
 #    start, a bad address, a server that never answers (connect_timeout);
-#  - the bounded buffer (-ENOBUFS), SQL errors (-EIO, the queue goes on).
+#  - the bounded buffer (-ENOBUFS), SQL errors (-EIO, the queue goes on);
+#  - jobs submitted after sd_event_loop() returned, flushed by a drain.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir/build}"
@@ -222,5 +223,15 @@ db_create err
 drive sqlerror sqlerror "$(db_url err)"
 check "SQL errors are logged with the server's message" -- \
         grep -q 'job failed, not retried: relation "no_such_table" does not exist (SQLSTATE 42P01)' "$T/sqlerror.err"
+
+# --- a flush after sd_event_exit() -----------------------------------------------------
+# A daemon's SIGTERM handler ends the loop; main() then writes what it still
+# buffers through db_link_exec() + db_link_drain() on the finished loop.
+db_create exitdb
+drive exitflush exitflush "$(db_url exitdb)"
+check "exit flush: the rows submitted after the loop ended are in the database" -- \
+        test "$(sql exitdb "SELECT string_agg(id || ':' || what, ',' ORDER BY id) FROM exit_t")" = \
+        "1:after the loop,2:after the loop, params,3:second flush"
+check "exit flush: no job was reported lost" -- sh -c '! grep -q "not written within" "$1"' _ "$T/exitflush.err"
 
 done_testing

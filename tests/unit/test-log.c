@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -53,6 +54,7 @@ int main(void) {
         RateLimit rl = { .interval_usec = USEC_PER_HOUR, .burst = 3 };
         RateLimit quick = { .interval_usec = 20 * USEC_PER_MSEC, .burst = 1 };
         unsigned allowed = 0;
+        struct stat st;
         char *out;
         int fd, r;
 
@@ -107,6 +109,37 @@ int main(void) {
         (void) log_error("shown");
         out = capture_end();
         is_str(out, "<3>test-log: shown\n", "warning filtered at LOG_ERR");
+
+        /* Console mode (command-line tools): plain lines on a non-terminal
+         * stderr, and even when $JOURNAL_STREAM names that stderr. */
+        log_set_console(true);
+        capture_begin();
+        r = log_error_errno(ENOENT, "open %s: %m", "x");
+        out = capture_end();
+        is_int(r, -ENOENT, "console: log_error_errno still returns -errno");
+        is_str(out, "test-log: open x: No such file or directory\n", "console: no <N> prefix on a file");
+
+        capture_begin();
+        if (fstat(STDERR_FILENO, &st) == 0) {
+                char js[64];
+
+                snprintf(js, sizeof js, "%llu:%llu", (unsigned long long) st.st_dev,
+                         (unsigned long long) st.st_ino);
+                setenv("JOURNAL_STREAM", js, 1);
+        }
+        log_setup(NULL);
+        (void) log_error("not to the journal");
+        out = capture_end();
+        unsetenv("JOURNAL_STREAM");
+        log_setup(NULL);
+        is_str(out, "test-log: not to the journal\n",
+               "console: stderr even when $JOURNAL_STREAM matches it, kept across log_setup()");
+
+        log_set_console(false);
+        capture_begin();
+        (void) log_error("prefixed");
+        out = capture_end();
+        is_str(out, "<3>test-log: prefixed\n", "log_set_console(false) restores the <N> prefix");
 
         /* The environment wins over the configuration. */
         setenv("CALLCENTER_LOG_LEVEL", "debug", 1);
