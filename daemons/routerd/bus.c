@@ -626,6 +626,25 @@ int bus_router_register(Manager *m) {
 
 /* --- signals ------------------------------------------------------------------------ */
 
+/* A router signal with three string arguments. Same message as
+ * sd_bus_emit_signal(..., "sss", ...), without parsing the signature
+ * string on every call: these go out several times per request. */
+static int emit_sss(Manager *m, const char *member, const char *a, const char *b, const char *c) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        int r;
+
+        r = sd_bus_message_new_signal(m->bus, &msg, CC_ROUTER_PATH, CC_ROUTER_INTERFACE, member);
+        if (r >= 0)
+                r = sd_bus_message_append_basic(msg, 's', a);
+        if (r >= 0)
+                r = sd_bus_message_append_basic(msg, 's', b);
+        if (r >= 0)
+                r = sd_bus_message_append_basic(msg, 's', c);
+        if (r < 0)
+                return r;
+        return sd_bus_send(m->bus, msg, NULL);
+}
+
 void bus_router_emit_event(Manager *m, const AcdEvent *e) {
         int r;
 
@@ -635,8 +654,8 @@ void bus_router_emit_event(Manager *m, const AcdEvent *e) {
         if (e->kind == ACD_EVENT_OPERATOR_STATE) {
                 _cleanup_(freep) char *path = NULL;
 
-                r = sd_bus_emit_signal(m->bus, CC_ROUTER_PATH, CC_ROUTER_INTERFACE, "OperatorStateChanged",
-                                       "sss", e->operator, acd_operator_state_to_string(e->state), e->call);
+                r = emit_sss(m, "OperatorStateChanged", e->operator, acd_operator_state_to_string(e->state),
+                             e->call);
                 if (r < 0)
                         log_debug_errno(r, "Could not emit OperatorStateChanged: %m");
                 /* The object's PropertiesChanged carries only the final
@@ -649,8 +668,7 @@ void bus_router_emit_event(Manager *m, const AcdEvent *e) {
          * ringing. */
         if (e->kind == ACD_EVENT_RECEIVED)
                 return;
-        r = sd_bus_emit_signal(m->bus, CC_ROUTER_PATH, CC_ROUTER_INTERFACE, "CallStateChanged", "sss",
-                               e->call, acd_event_kind_to_string(e->kind), e->operator);
+        r = emit_sss(m, "CallStateChanged", e->call, acd_event_kind_to_string(e->kind), e->operator);
         if (r < 0)
                 log_debug_errno(r, "Could not emit CallStateChanged: %m");
 }

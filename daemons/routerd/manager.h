@@ -48,6 +48,7 @@ typedef struct Manager {
         sd_event_source *deadline_timer;  /* CLOCK_REALTIME, at acd_next_deadline() */
         sd_event_source *status_timer;    /* coalesces STATUS= updates */
         sd_event_source *load_timer;
+        sd_event_source *trim_timer;      /* returns freed heap after bursts */
 
         /* The outcome records of the last operation. */
         AcdEvents events;
