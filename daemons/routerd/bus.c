@@ -69,6 +69,26 @@ static int check_serving(Manager *m, sd_bus_error *error) {
         return 0;
 }
 
+/* The one string argument of a mutating method: read it, refuse when the
+ * router no longer serves, and check it is a valid id. */
+static int read_id(sd_bus_message *msg, Manager *m, sd_bus_error *error, const char *what,
+                   const char **ret) {
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &id);
+        if (r < 0)
+                return r;
+        r = check_serving(m, error);
+        if (r < 0)
+                return r;
+        r = check_id(error, id, what);
+        if (r < 0)
+                return r;
+        *ret = id;
+        return 0;
+}
+
 /* --- methods ------------------------------------------------------------------ */
 
 static int place_call(sd_bus_message *msg, Manager *m, const char *id, const char *queue,
@@ -158,13 +178,7 @@ static int method_hangup(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         const char *id;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &id);
-        if (r < 0)
-                return r;
-        r = check_serving(m, error);
-        if (r < 0)
-                return r;
-        r = check_id(error, id, "call");
+        r = read_id(msg, m, error, "call", &id);
         if (r < 0)
                 return r;
 
@@ -179,13 +193,7 @@ static int method_add_operator(sd_bus_message *msg, void *userdata, sd_bus_error
         const char *id;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &id);
-        if (r < 0)
-                return r;
-        r = check_serving(m, error);
-        if (r < 0)
-                return r;
-        r = check_id(error, id, "operator");
+        r = read_id(msg, m, error, "operator", &id);
         if (r < 0)
                 return r;
 
@@ -201,13 +209,7 @@ static int method_remove_operator(sd_bus_message *msg, void *userdata, sd_bus_er
         char busy[160];
         int r;
 
-        r = sd_bus_message_read(msg, "s", &id);
-        if (r < 0)
-                return r;
-        r = check_serving(m, error);
-        if (r < 0)
-                return r;
-        r = check_id(error, id, "operator");
+        r = read_id(msg, m, error, "operator", &id);
         if (r < 0)
                 return r;
 
