@@ -43,12 +43,12 @@ top_srcdir=$top top_builddir=$top/build . "$top/tests/integration/lib.sh"
 # for the fuzzers, rpm tools for the spec check). A missing run dependency only
 # makes the tests that need it skip.
 DEB_BUILD=(gcc make autoconf automake libtool pkg-config libsystemd-dev libzmq3-dev libpq-dev libjson-c-dev libinih-dev)
-DEB_RUN=(postgresql dbus systemd python3 python3-aiosmtpd clang rpm)
+DEB_RUN=(postgresql dbus systemd python3 python3-aiosmtpd clang libclang-rt-dev rpm rpmlint systemd-container debootstrap)
 # Rocky/RHEL 9: zeromq-devel, inih-devel and python3-aiosmtpd come from EPEL,
 # json-c-devel (and EPEL's own dependencies) from CRB.
 RPM_BUILD=(gcc make autoconf automake libtool pkgconf-pkg-config systemd-devel zeromq-devel libpq-devel json-c-devel inih-devel)
-RPM_RUN=(postgresql-server postgresql dbus-daemon systemd python3 python3-aiosmtpd clang rpm-build util-linux)
-RPM_EPEL=(zeromq-devel inih-devel python3-aiosmtpd)
+RPM_RUN=(postgresql-server postgresql dbus-daemon systemd python3 python3-aiosmtpd clang compiler-rt rpm-build rpmlint util-linux systemd-container debootstrap)
+RPM_EPEL=(zeromq-devel inih-devel python3-aiosmtpd debootstrap)
 RPM_CRB=(json-c-devel)
 
 distro() {
@@ -575,6 +575,43 @@ cmd_test() {
                 grep -E 'Error|error:|No rule|FAIL' "$dev/log/distcheck.log" | tail -n 20 >&2 || true
                 show_failures "$top"/build/callcenter-[0-9]*/_build
                 extra_fail+=("make distcheck failed; see .dev/log/distcheck.log")
+        fi
+
+        # The RPM: built from make dist with rpmbuild (%check runs the unit
+        # tests), then rpmlint, whose errors fail it. One test case.
+        if command -v rpmbuild >/dev/null && command -v rpmlint >/dev/null; then
+                say "dev.sh: make rpmlint in build/ (log in .dev/log/rpm.log)"
+                if make -C "$top/build" rpmlint >"$dev/log/rpm.log" 2>&1; then
+                        pass=$((pass + 1))
+                        grep -a 'errors, .* warnings' "$dev/log/rpm.log" | sed 's/^/dev.sh: rpmlint: /' >&2 || true
+                else
+                        tail -n 20 "$dev/log/rpm.log" >&2
+                        extra_fail+=("make rpm / rpmlint failed; see .dev/log/rpm.log")
+                fi
+        else
+                skip=$((skip + 1))
+                say "dev.sh: rpmbuild or rpmlint missing: RPM build skipped"
+        fi
+
+        # The wire parser under libFuzzer for a bounded time (clang only).
+        # A crash or sanitizer report fails it; the corpus stays in .dev/.
+        if command -v clang >/dev/null; then
+                say "dev.sh: fuzzing the wire parser for ${FUZZ_SECONDS:-60} s (log in .dev/log/fuzz.log)"
+                if { [ -f "$top/build-fuzz/Makefile" ] ||
+                     (mkdir -p "$top/build-fuzz" && cd "$top/build-fuzz" &&
+                      ../configure -q CC=clang --enable-fuzzers --enable-sanitizers); } >"$dev/log/fuzz.log" 2>&1 &&
+                   make -C "$top/build-fuzz" -j"${JOBS:-2}" fuzz/fuzz-wire >>"$dev/log/fuzz.log" 2>&1 &&
+                   mkdir -p "$dev/fuzz-corpus" &&
+                   "$top/build-fuzz/fuzz/fuzz-wire" -max_len=70000 -max_total_time="${FUZZ_SECONDS:-60}" \
+                        "$dev/fuzz-corpus" >>"$dev/log/fuzz.log" 2>&1; then
+                        pass=$((pass + 1))
+                else
+                        tail -n 30 "$dev/log/fuzz.log" >&2
+                        extra_fail+=("fuzz/fuzz-wire failed; see .dev/log/fuzz.log")
+                fi
+        else
+                skip=$((skip + 1))
+                say "dev.sh: clang missing: fuzzing skipped"
         fi
 
         # --- system test under a real systemd (block owned by helper "packaging") ---
