@@ -145,13 +145,7 @@ static int answer_or_reject(sd_bus_message *msg, void *userdata, sd_bus_error *e
         char busy[128];
         int r;
 
-        r = sd_bus_message_read(msg, "s", &op);
-        if (r < 0)
-                return r;
-        r = check_serving(m, error);
-        if (r < 0)
-                return r;
-        r = check_id(error, op, "operator");
+        r = read_id(msg, m, error, "operator", &op);
         if (r < 0)
                 return r;
 
