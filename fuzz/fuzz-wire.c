@@ -5,7 +5,8 @@
  * comes from the first input byte (to exercise lines split across reads),
  * every complete line is parsed, and every outcome is formatted the way the
  * manager would. Invariants checked on the way: lines never exceed the
- * limit, parsed ids are valid, every formatted reply is one line of JSON.
+ * limit, parsed ids and queue names are valid, every formatted reply is one
+ * line of JSON.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -56,6 +57,11 @@ static void handle_line(const char *line, size_t len) {
                 assert(acd_id_is_valid(req.id));
         else
                 assert(req.id[0] == 0);
+        /* A queue name only on call, and then a valid one. */
+        if (req.queue[0])
+                assert(req.command == WIRE_COMMAND_CALL && acd_id_is_valid(req.queue));
+        r = wire_error_message(WIRE_ERROR_NO_SUCH_QUEUE, req.command, req.queue, msg, sizeof(msg));
+        assert(r > 0);
 
         /* As the manager would: pretend the operation failed each way. */
         r = wire_error_message(wire_error_from_errno(req.command, -ENOENT), req.command, req.id, msg,

@@ -19,7 +19,7 @@
  * must not run inside the shell, CTL_COMMAND_NO_SHELL.
  */
 static const CtlCommand commands[] = {
-        { "call", verb_router_call, "ID", "Place an inbound call", ctl_router_call_help, 0 },
+        { "call", verb_router_call, "ID [--queue NAME]", "Place an inbound call", ctl_router_call_help, 0 },
         { "answer", verb_router_answer, "OP", "The ringing operator answers its call", ctl_router_call_help, 0 },
         { "reject", verb_router_reject, "OP", "The ringing operator rejects its call", ctl_router_call_help, 0 },
         { "hangup", verb_router_hangup, "ID", "The caller hangs up", ctl_router_call_help, 0 },

@@ -5,7 +5,8 @@
  * callcenterctl's router commands (DESIGN.md "Command line", "Router1 D-Bus",
  * "TCP wire"):
  *
- *   call ID, answer OP, reject OP, hangup ID   call control
+ *   call ID [--queue NAME], answer OP,         call control
+ *   reject OP, hangup ID
  *   operators, calls, status, stats            what the router is doing
  *   operator add|rm OP, operator status OP S   operator administration
  *
@@ -21,6 +22,8 @@
  * exactly as the seeds word them, and the connection stays open for the
  * whole shell session so that unsolicited notices (a ring timeout: "Call 1
  * ignored by operator A") are printed as they arrive, between commands.
+ * `call ID --queue NAME` sends the wire's optional "queue" (and
+ * PlaceCallInQueue over D-Bus); without it the request is the seeds'.
  *
  * Every handler returns CTL_EXIT_SUCCESS, CTL_EXIT_REFUSED (the router said
  * no, or is unreachable: the message is on stderr) or CTL_EXIT_USAGE.

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -992,18 +993,16 @@ const char *acd_queue_name(const AcdState *a, size_t i) {
         return i < a->n_queues ? a->queues[i]->name : NULL;
 }
 
-int acd_add_operator(AcdState *a, const char *id, const char *const *queues,
-                     AcdOperatorStatus status, usec_t now, AcdEvents *out) {
+/*
+ * The membership array for the queue list queues (NULL = the default queue
+ * only), not yet linked to an operator or to any eligible set. Returns 0,
+ * -EINVAL (empty or duplicated list, bad name), -ENXIO, -ENOMEM.
+ */
+static int members_new(AcdState *a, const char *const *queues, AcdMember **ret, size_t *ret_n) {
         static const char *const default_queues[] = { ACD_DEFAULT_QUEUE, NULL };
-        _cleanup_(freep) AcdOperator *op = NULL;
         _cleanup_(freep) AcdMember *members = NULL;
-        size_t n = 0, len;
-        int r;
+        size_t n = 0;
 
-        if (!acd_id_is_valid(id) || status < 0 || status >= _ACD_STATUS_MAX)
-                return -EINVAL;
-        if (operator_find(a, id))
-                return -EEXIST;
         if (!queues)
                 queues = default_queues;
         else if (!queues[0])
@@ -1023,6 +1022,25 @@ int acd_add_operator(AcdState *a, const char *id, const char *const *queues,
                                 return -EINVAL;
                 members[i].idx = IDX_NONE;
         }
+        *ret = TAKE_PTR(members);
+        *ret_n = n;
+        return 0;
+}
+
+int acd_add_operator(AcdState *a, const char *id, const char *const *queues,
+                     AcdOperatorStatus status, usec_t now, AcdEvents *out) {
+        _cleanup_(freep) AcdOperator *op = NULL;
+        _cleanup_(freep) AcdMember *members = NULL;
+        size_t n = 0, len;
+        int r;
+
+        if (!acd_id_is_valid(id) || status < 0 || status >= _ACD_STATUS_MAX)
+                return -EINVAL;
+        if (operator_find(a, id))
+                return -EEXIST;
+        r = members_new(a, queues, &members, &n);
+        if (r < 0)
+                return r;
 
         r = hash_reserve(&a->operators, a->operators.n + 1);
         if (r < 0)
@@ -1128,6 +1146,223 @@ int acd_set_status(AcdState *a, const char *id, AcdOperatorStatus status, usec_t
         operator_change(a, op, op->phase, status, op->call, op->deadline, out);
         settle(a, out);
         return 0;
+}
+
+/* ---- reconfiguration (a reload of the configuration) ---- */
+
+/* Settings are checked here as in acd_new(), so that a caller cannot put
+ * the state into one acd_new() would have refused. */
+static bool config_is_valid(const AcdConfig *cfg) {
+        return cfg && cfg->strategy >= 0 && cfg->strategy < _ACD_STRATEGY_MAX && cfg->ring_timeout > 0 &&
+               cfg->reject_delay != USEC_INFINITY && cfg->no_answer_delay != USEC_INFINITY &&
+               cfg->wrap_up != USEC_INFINITY;
+}
+
+/*
+ * A new strategy re-orders the eligible set in place: Floyd's heap
+ * construction, O(members). Nothing is handed out: between operations no
+ * queue has both a waiting call and an eligible member, and the set of
+ * eligible members does not change.
+ */
+static void queue_set_strategy(AcdQueue *q, AcdStrategy strategy) {
+        Heap *h = &q->eligible;
+
+        if (q->strategy == strategy)
+                return;
+        q->strategy = strategy;
+        h->less = strategy_less[strategy];
+        if (h->less && h->n > 1)
+                for (size_t i = h->n / 2; i-- > 0;)
+                        heap_down(h, i);
+}
+
+int acd_set_config(AcdState *a, const AcdConfig *cfg) {
+        if (!config_is_valid(cfg))
+                return -EINVAL;
+
+        /* The seed and the hash key stay: the id tables are keyed with it,
+         * and the random sequence need not restart. Deadlines already
+         * running (rings, delays, wrap-up) keep the time they were given;
+         * the new spans apply from the next one on. */
+        a->cfg.ring_timeout = cfg->ring_timeout;
+        a->cfg.reject_delay = cfg->reject_delay;
+        a->cfg.no_answer_delay = cfg->no_answer_delay;
+        a->cfg.wrap_up = cfg->wrap_up;
+        a->cfg.max_no_answer = cfg->max_no_answer;
+        a->cfg.service_level = cfg->service_level;
+        a->cfg.strategy = cfg->strategy;
+        queue_set_strategy(a->default_queue, cfg->strategy);
+        return 0;
+}
+
+int acd_set_queue_strategy(AcdState *a, const char *queue, AcdStrategy strategy) {
+        AcdQueue *q = queue_find(a, queue);
+
+        if (strategy < 0 || strategy >= _ACD_STRATEGY_MAX)
+                return -EINVAL;
+        if (!q)
+                return -ENXIO;
+        queue_set_strategy(q, strategy);
+        if (q == a->default_queue)
+                a->cfg.strategy = strategy;
+        return 0;
+}
+
+static AcdMember *operator_member_of(AcdOperator *op, const AcdQueue *q) {
+        for (size_t i = 0; i < op->n_members; i++)
+                if (op->members[i].queue == q)
+                        return &op->members[i];
+        return NULL;
+}
+
+int acd_set_operator_queues(AcdState *a, const char *id, const char *const *queues, usec_t now,
+                            AcdEvents *out) {
+        AcdOperator *op = operator_find(a, id);
+        _cleanup_(freep) AcdMember *members = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!op)
+                return -ENOENT;
+        r = members_new(a, queues, &members, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (!operator_member_of(op, members[i].queue)) {
+                        r = heap_reserve(&members[i].queue->eligible, members[i].queue->n_members + 1);
+                        if (r < 0)
+                                return r;
+                }
+
+        /* Nothing can fail from here on. Each eligible set holds pointers
+         * to the AcdMember elements, and the array is replaced: a queue
+         * the operator stays in gets the new element in the old one's slot
+         * (O(1), the round-robin key carried over), a queue it leaves loses
+         * it (O(log n)), a queue it joins gains it (O(log n)) with the
+         * operator's longest-idle time unchanged. */
+        advance(a, now);
+        for (size_t i = 0; i < n; i++) {
+                AcdMember *m = &members[i], *old = operator_member_of(op, m->queue);
+
+                m->op = op;
+                if (old) {
+                        m->last_offered = old->last_offered;
+                        if (old->idx != IDX_NONE) {
+                                heap_set(&m->queue->eligible, old->idx, m);
+                                old->idx = IDX_NONE;
+                        }
+                        old->queue = NULL; /* kept: not left below */
+                } else
+                        m->queue->n_members++;
+        }
+        for (size_t j = 0; j < op->n_members; j++) {
+                AcdMember *old = &op->members[j];
+
+                if (!old->queue)
+                        continue;
+                if (old->idx != IDX_NONE)
+                        heap_remove(&old->queue->eligible, old);
+                old->queue->n_members--;
+        }
+        free(op->members);
+        op->members = TAKE_PTR(members);
+        op->n_members = n;
+        if (op->eligible)
+                for (size_t i = 0; i < n; i++)
+                        if (op->members[i].idx == IDX_NONE) {
+                                heap_push(&op->members[i].queue->eligible, &op->members[i]);
+                                queue_mark_dirty(a, op->members[i].queue);
+                        }
+
+        /* An available operator joining a queue with waiting calls takes
+         * the oldest one now, as if it had just become available. */
+        settle(a, out);
+        return 0;
+}
+
+int acd_get_operator_queues(const AcdState *a, const char *id, const char ***ret) {
+        AcdOperator *op = operator_find(a, id);
+        const char **l;
+
+        if (!op)
+                return -ENOENT;
+        l = calloc(op->n_members + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < op->n_members; i++)
+                l[i] = op->members[i].queue->name;
+        *ret = l;
+        return 0;
+}
+
+int acd_remove_queue(AcdState *a, const char *name, usec_t now, AcdEvents *out) {
+        AcdQueue *q, *d = a->default_queue;
+        size_t moved = 0;
+        int r;
+
+        if (!name)
+                return -EINVAL;
+        q = queue_find(a, name);
+        if (!q)
+                return acd_id_is_valid(name) ? -ENXIO : -EINVAL;
+        if (q == d)
+                return -EINVAL;
+        if (q->n_members > 0)
+                return -EBUSY;
+
+        /* Keep the default queue's promise that a refused call can always
+         * go back without allocating: room for all of its unanswered calls,
+         * the moved ones included. */
+        r = heap_reserve(&d->waiting, d->waiting.n + d->n_ringing + q->waiting.n + q->n_ringing);
+        if (r < 0)
+                return r;
+
+        /* Nothing can fail from here on. Every call of the queue, whatever
+         * its state, now belongs to the default queue: waiting ones take
+         * their place there by arrival (the heap orders by the arrival
+         * serial, so the two queues merge as if the calls had always been
+         * in one), ringing and answered ones carry on and come back to the
+         * default queue if refused. One pass over the calls: removing a
+         * queue is rare, routing is not, so no per-queue call list is kept
+         * for it. */
+        advance(a, now);
+        for (AcdCall *c = a->call_first; c; c = c->next) {
+                if (c->queue != q)
+                        continue;
+                c->queue = d;
+                if (c->state == ACD_CALL_QUEUED) {
+                        heap_remove(&q->waiting, c);
+                        heap_push(&d->waiting, c);
+                        announce_add(a, c);
+                        moved++;
+                }
+        }
+        assert(q->waiting.n == 0);
+        d->n_ringing += q->n_ringing;
+        d->n_talking += q->n_talking;
+        if (moved > 0)
+                queue_mark_dirty(a, d);
+
+        for (AcdQueue **p = &a->dirty; *p; p = &(*p)->dirty_next)
+                if (*p == q) {
+                        *p = q->dirty_next;
+                        break;
+                }
+        hash_remove(&a->queue_table, &q->node);
+        for (size_t i = 0; i < a->n_queues; i++)
+                if (a->queues[i] == q) {
+                        memmove(a->queues + i, a->queues + i + 1, (a->n_queues - i - 1) * sizeof(AcdQueue *));
+                        a->n_queues--;
+                        break;
+                }
+        heap_done(&q->waiting);
+        heap_done(&q->eligible);
+        free(q);
+
+        /* The moved calls are announced (QUEUED, queue "default") unless
+         * an operator of the default queue takes them at once. */
+        settle(a, out);
+        return (int) (moved > INT_MAX ? INT_MAX : moved);
 }
 
 /* Allocate a call and link it everywhere but its queue's heap. */

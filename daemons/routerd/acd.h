@@ -119,7 +119,8 @@ typedef enum AcdCallState {
 typedef enum AcdEventKind {
         ACD_EVENT_RECEIVED,          /* call, queue */
         ACD_EVENT_RINGING,           /* call, operator, queue */
-        ACD_EVENT_QUEUED,            /* call, queue: the call waits (new, or back after a refusal) */
+        ACD_EVENT_QUEUED,            /* call, queue: the call waits (new, back after a refusal,
+                                      * or moved to the default queue by acd_remove_queue()) */
         ACD_EVENT_ANSWERED,          /* call, operator, queue, waited */
         ACD_EVENT_REJECTED,          /* call, operator, queue */
         ACD_EVENT_IGNORED,           /* call, operator, queue: ring timeout */
@@ -199,7 +200,8 @@ bool acd_id_is_valid(const char *s);
 
 /*
  * Add a queue. Returns 0, -EINVAL (bad name or strategy), -EEXIST, -ENOMEM.
- * Queues cannot be removed; operators join them in acd_add_operator().
+ * Operators join queues in acd_add_operator() and
+ * acd_set_operator_queues(); acd_remove_queue() removes one.
  */
 int acd_add_queue(AcdState *a, const char *name, AcdStrategy strategy);
 
@@ -234,6 +236,59 @@ int acd_remove_operator(AcdState *a, const char *id, usec_t now, AcdEvents *out)
  */
 int acd_set_status(AcdState *a, const char *id, AcdOperatorStatus status, usec_t now,
                    AcdEvents *out);
+
+/*
+ * Reconfiguration (routerd's SIGHUP reload). Each one changes what later
+ * routing decisions do; nothing already decided is undone: a ringing call
+ * keeps ringing until its (old) ring timeout, a delay or wrap-up in
+ * progress ends when it was due.
+ *
+ * acd_set_config(): take cfg's strategy (the default queue's), ring_timeout,
+ * reject_delay, no_answer_delay, wrap_up, max_no_answer and service_level;
+ * the seed and the hash key stay as they were. Re-ordering the default
+ * queue's eligible operators costs O(operators in it) when the strategy
+ * changes. Returns 0 or -EINVAL (as acd_new() would refuse cfg; nothing
+ * changed).
+ */
+int acd_set_config(AcdState *a, const AcdConfig *cfg);
+
+/* Set the strategy of queue (NULL = default; for the default queue the
+ * configuration's strategy follows). O(operators in the queue). Returns 0,
+ * -EINVAL (bad strategy), -ENXIO. */
+int acd_set_queue_strategy(AcdState *a, const char *queue, AcdStrategy strategy);
+
+/*
+ * Make operator id a member of exactly the queues in the NULL-terminated
+ * list queues (NULL = the default queue only), as acd_add_operator() would.
+ * Its place in the configured order, state, status, call and deadline stay;
+ * a call it is ringing or busy with stays in its queue. In a queue it stays
+ * in it keeps its round-robin turn; when eligible it joins the new queues
+ * with its longest-idle time unchanged and at once takes the oldest call
+ * waiting in its queues (RINGING + OPERATOR_STATE follow). Cost: O(log n)
+ * per queue joined or left, O(1) per queue kept. Returns 0 (also when the
+ * list is the same), -ENOENT, -EINVAL (empty or duplicated list, bad name),
+ * -ENXIO (unknown queue), -ENOMEM (nothing changed).
+ */
+int acd_set_operator_queues(AcdState *a, const char *id, const char *const *queues, usec_t now,
+                            AcdEvents *out);
+
+/* The queues of operator id in the order given when it was added or last
+ * changed: a new NULL-terminated array of names borrowed from the state
+ * (free() the array only). Returns 0, -ENOENT, -ENOMEM. */
+int acd_get_operator_queues(const AcdState *a, const char *id, const char ***ret);
+
+/*
+ * Remove queue name, which must have no members left (move them with
+ * acd_set_operator_queues() first). Its calls go to the default queue:
+ * waiting ones keep their place by arrival among the default queue's
+ * (QUEUED with queue "default" for each, unless an operator of the default
+ * queue takes it at once: RINGING), ringing and answered ones carry on and
+ * come back to the default queue if refused. The queue's statistics are
+ * dropped. O(calls). Returns the number of waiting calls moved (>= 0),
+ * -EINVAL (the default queue, or a bad name), -ENXIO, -EBUSY (it still has
+ * members), -ENOMEM.
+ */
+int acd_remove_queue(AcdState *a, const char *name, usec_t now, AcdEvents *out);
 
 /*
  * A call arrives in queue (NULL = default). Appends RECEIVED, then RINGING

@@ -465,8 +465,10 @@ static const sd_bus_vtable router_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("OperatorsAvailable", "u", property_get_operators_available, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Strategy", "s", property_get_strategy, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("RingTimeoutUSec", "t", property_get_ring_timeout, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        /* Changed only by a reload (bus_router_emit_settings()). */
+        SD_BUS_PROPERTY("Strategy", "s", property_get_strategy, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("RingTimeoutUSec", "t", property_get_ring_timeout, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("PlaceCall", "s", SD_BUS_PARAM(call), "ss",
                                  SD_BUS_PARAM(state) SD_BUS_PARAM(operator), method_place_call,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
@@ -814,4 +816,18 @@ void bus_router_emit_operator_removed(Manager *m, const char *id) {
         r = sd_bus_emit_interfaces_removed(m->bus, path, CC_ROUTER_OPERATOR_INTERFACE, NULL);
         if (r < 0)
                 log_debug_errno(r, "Could not emit InterfacesRemoved for %s: %m", path);
+}
+
+void bus_router_emit_settings(Manager *m, bool strategy, bool ring_timeout) {
+        int r;
+
+        if (!m->bus || (!strategy && !ring_timeout))
+                return;
+        /* Rare (a reload), so sd-bus's own emitter, which reads the values
+         * through the getters, is good enough here. */
+        r = sd_bus_emit_properties_changed(m->bus, CC_ROUTER_PATH, CC_ROUTER_INTERFACE,
+                                           strategy ? "Strategy" : "RingTimeoutUSec",
+                                           strategy && ring_timeout ? "RingTimeoutUSec" : NULL, NULL);
+        if (r < 0)
+                log_debug_errno(r, "Could not emit PropertiesChanged for the settings: %m");
 }

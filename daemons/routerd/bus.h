@@ -10,6 +10,8 @@
  * go through the same code.
  */
 
+#include <stdbool.h>
+
 #include "daemons/routerd/acd.h"
 
 typedef struct Manager Manager;
@@ -24,6 +26,10 @@ void bus_router_emit_event(Manager *m, const AcdEvent *e);
 /* PropertiesChanged for QueueLength and OperatorsAvailable, when they
  * differ from what was last sent. */
 void bus_router_emit_properties(Manager *m);
+
+/* PropertiesChanged for Strategy and/or RingTimeoutUSec (after a reload
+ * changed them). No-op without a bus or when both are false. */
+void bus_router_emit_settings(Manager *m, bool strategy, bool ring_timeout);
 
 /* InterfacesAdded / InterfacesRemoved for an operator's object. */
 void bus_router_emit_operator_added(Manager *m, const char *id);

@@ -2,7 +2,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <inttypes.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,7 +24,7 @@ const ConfigItem router_config_items[] = {
           .help = "TCP address (HOST:PORT) of the JSON-lines protocol; a socket passed by systemd wins." },
         { .key = "operators", .type = CONFIG_STRV, .offset = offsetof(RouterConfig, operators),
           .def = "A B",
-          .help = "Operators at first start, in configured order (later the database's set wins)." },
+          .help = "Operators at first start, in configured order (later the database's set wins; a reload adds those never seen)." },
         { .key = "queues", .type = CONFIG_STRV, .offset = offsetof(RouterConfig, queues),
           .def = "",
           .help = "Named queues, words NAME[/STRATEGY]:OP[,OP...] (\"sales:A,B support/round-robin:B\"); operators in none serve \"default\"." },
@@ -300,4 +302,183 @@ void router_config_to_acd(const RouterConfig *c, AcdConfig *ret) {
         ret->wrap_up = c->wrap_up;
         ret->max_no_answer = c->max_no_answer;
         ret->service_level = c->service_level;
+}
+
+/* --- reload ------------------------------------------------------------------------ */
+
+/*
+ * [router] keys a reload does not apply: the listening socket exists once
+ * (and may be systemd's), and the pause threshold of every connection is
+ * derived from output_buffer_max when the server starts. [database] and
+ * [events] are in the same case as a whole: the link and the publisher are
+ * set up once.
+ */
+static const char *const router_restart_keys[] = { "listen", "output_buffer_max", NULL };
+
+bool router_config_key_reloadable(const char *key) {
+        for (const char *const *k = router_restart_keys; *k; k++)
+                if (strcmp(*k, key) == 0)
+                        return false;
+        return true;
+}
+
+static bool strv_equal_safe(char *const *a, char *const *b) {
+        /* NULL and an empty vector both mean "no words". */
+        for (; a && *a; a++, b++)
+                if (!b || !*b || strcmp(*a, *b) != 0)
+                        return false;
+        return !b || !*b;
+}
+
+static bool item_equal(const ConfigItem *it, const void *a, const void *b) {
+        const void *pa = (const char *) a + it->offset, *pb = (const char *) b + it->offset;
+
+        switch (it->type) {
+        case CONFIG_STRING: {
+                const char *x = *(char *const *) pa, *y = *(char *const *) pb;
+                return strcmp(x ? x : "", y ? y : "") == 0;
+        }
+        case CONFIG_STRV:
+                return strv_equal_safe(*(char **const *) pa, *(char **const *) pb);
+        case CONFIG_BOOL:
+                return *(const bool *) pa == *(const bool *) pb;
+        case CONFIG_UINT:
+                return *(const unsigned *) pa == *(const unsigned *) pb;
+        case CONFIG_UINT64:
+        case CONFIG_TIMESPAN:
+                return *(const uint64_t *) pa == *(const uint64_t *) pb;
+        case CONFIG_DOUBLE:
+                return *(const double *) pa == *(const double *) pb;
+        case CONFIG_ENUM:
+        case CONFIG_LOGLEVEL:
+                return *(const int *) pa == *(const int *) pb;
+        default:
+                return true;
+        }
+}
+
+/* A time span the way a configuration file would say it. */
+static void fprint_timespan(FILE *f, usec_t t) {
+        if (t == USEC_INFINITY)
+                fputs("infinity", f);
+        else if (t == 0)
+                fputs("0", f);
+        else if (t % (60 * USEC_PER_SEC) == 0)
+                fprintf(f, "%" PRIu64 "min", t / (60 * USEC_PER_SEC));
+        else if (t % USEC_PER_SEC == 0)
+                fprintf(f, "%" PRIu64 "s", t / USEC_PER_SEC);
+        else if (t % USEC_PER_MSEC == 0)
+                fprintf(f, "%" PRIu64 "ms", t / USEC_PER_MSEC);
+        else
+                fprintf(f, "%" PRIu64 "us", t);
+}
+
+static void fprint_item(FILE *f, const ConfigItem *it, const void *base) {
+        const void *p = (const char *) base + it->offset;
+
+        switch (it->type) {
+        case CONFIG_STRING: {
+                const char *x = *(char *const *) p;
+                fprintf(f, "\"%s\"", x ? x : "");
+                break;
+        }
+        case CONFIG_STRV:
+                fputc('"', f);
+                for (char **l = *(char **const *) p; l && *l; l++)
+                        fprintf(f, "%s%s", l == *(char **const *) p ? "" : " ", *l);
+                fputc('"', f);
+                break;
+        case CONFIG_BOOL:
+                fputs(*(const bool *) p ? "yes" : "no", f);
+                break;
+        case CONFIG_UINT:
+                fprintf(f, "%u", *(const unsigned *) p);
+                break;
+        case CONFIG_UINT64:
+                fprintf(f, "%" PRIu64, *(const uint64_t *) p);
+                break;
+        case CONFIG_TIMESPAN:
+                fprint_timespan(f, *(const usec_t *) p);
+                break;
+        case CONFIG_DOUBLE:
+                fprintf(f, "%g", *(const double *) p);
+                break;
+        case CONFIG_ENUM: {
+                int i = *(const int *) p;
+                fputs(i >= 0 && it->names ? it->names[i] : "?", f);
+                break;
+        }
+        default:
+                fprintf(f, "%d", *(const int *) p);
+        }
+}
+
+int routerd_config_diff(const RouterdConfig *old, const RouterdConfig *new, char **ret_applied,
+                        char **ret_restart) {
+        _cleanup_(freep) char *applied = NULL, *restart = NULL;
+        size_t applied_len = 0, restart_len = 0;
+        ConfigSection so[4], sn[4];
+        FILE *fa, *fr;
+        int r = 0;
+
+        /* The sections of a RouterdConfig are only read here: the casts
+         * drop a const that sections_for() has no use for. */
+        sections_for((RouterdConfig *) old, so);
+        sections_for((RouterdConfig *) new, sn);
+
+        fa = open_memstream(&applied, &applied_len);
+        if (!fa)
+                return -ENOMEM;
+        fr = open_memstream(&restart, &restart_len);
+        if (!fr) {
+                fclose(fa);
+                return -ENOMEM;
+        }
+
+        for (size_t i = 0; so[i].name; i++) {
+                bool router = strcmp(so[i].name, "router") == 0;
+
+                for (const ConfigItem *it = so[i].items; it->key; it++) {
+                        if (item_equal(it, so[i].base, sn[i].base))
+                                continue;
+                        if (router && router_config_key_reloadable(it->key)) {
+                                fprintf(fa, "%s%s ", ftell(fa) > 0 ? ", " : "", it->key);
+                                fprint_item(fa, it, so[i].base);
+                                fputs(" -> ", fa);
+                                fprint_item(fa, it, sn[i].base);
+                        } else if (router)
+                                fprintf(fr, "%s%s", ftell(fr) > 0 ? ", " : "", it->key);
+                        else
+                                /* Names only: a [database] url may hold a
+                                 * password, and the journal is widely read. */
+                                fprintf(fr, "%s[%s] %s", ftell(fr) > 0 ? ", " : "", so[i].name, it->key);
+                }
+        }
+
+        if (fclose(fa) != 0)
+                r = -ENOMEM;
+        if (fclose(fr) != 0)
+                r = -ENOMEM;
+        if (r < 0 || !applied || !restart)
+                return -ENOMEM;
+        *ret_applied = TAKE_PTR(applied);
+        *ret_restart = TAKE_PTR(restart);
+        return 0;
+}
+
+#define SWAP(a, b)                      \
+        do {                            \
+                typeof(a) _t = (a);     \
+                (a) = (b);              \
+                (b) = _t;               \
+        } while (0)
+
+void routerd_config_keep_restart_values(RouterdConfig *next, RouterdConfig *cur) {
+        /* Swapped rather than copied: each struct keeps owning exactly
+         * one set of strings, so freeing cur afterwards frees what next
+         * did not keep. */
+        SWAP(next->database, cur->database);
+        SWAP(next->events, cur->events);
+        SWAP(next->router.listen, cur->router.listen);
+        SWAP(next->router.output_buffer_max, cur->router.output_buffer_max);
 }

@@ -90,3 +90,29 @@ void router_queue_spec_done(RouterQueueSpec *q);
  */
 struct sockaddr_storage;
 int router_parse_listen(const char *s, struct sockaddr_storage *ret, unsigned *ret_len);
+
+/*
+ * Reload (SIGHUP). Every [router] key is applied by a reload except those
+ * for which router_config_key_reloadable() is false (listen,
+ * output_buffer_max); [database] and [events] need a restart as a whole.
+ */
+bool router_config_key_reloadable(const char *key);
+
+/*
+ * Compare the configuration in use with a newly loaded one. *ret_applied
+ * lists the reloadable [router] keys that differ with both values, in table
+ * order, comma-separated: `ring_timeout 10s -> 5s, strategy longest-idle ->
+ * top-down`; *ret_restart names the other keys that differ (`listen,
+ * [database] url`), without values (a database URL may hold a password).
+ * Both are new strings, "" when nothing differs. Returns 0 or -ENOMEM.
+ */
+int routerd_config_diff(const RouterdConfig *old, const RouterdConfig *new, char **ret_applied,
+                        char **ret_restart);
+
+/*
+ * Make next carry the values of cur that a reload does not apply
+ * ([database], [events], listen, output_buffer_max), so that it describes
+ * what is in effect; cur gets next's in exchange (each struct still owns
+ * its strings: routerd_config_done() both).
+ */
+void routerd_config_keep_restart_values(RouterdConfig *next, RouterdConfig *cur);

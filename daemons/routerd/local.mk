@@ -61,7 +61,9 @@ daemons_routerd_callcenter_routerd_LDADD = daemons/routerd/librouterd-core.la $(
 # Integration tests of the daemon (TAP scripts; they skip without their tools).
 routerd_integration_tests = \
 	tests/integration/test-router.sh \
-	tests/integration/test-router-restart.sh
+	tests/integration/test-router-restart.sh \
+	tests/integration/test-router-backlog.sh \
+	tests/integration/test-router-reload.sh
 TESTS += $(routerd_integration_tests)
 EXTRA_DIST += $(routerd_integration_tests) tests/integration/router-wire.py \
 	dbus/org.callcenter.Router1.xml

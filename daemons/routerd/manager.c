@@ -248,6 +248,42 @@ static void arm_deadline(Manager *m) {
 }
 
 /*
+ * D-Bus back-pressure. sd-bus writes a message at once when the socket
+ * takes it and queues it in memory when not; dbus-daemon routes every
+ * signal to every peer and is slower than a busy TCP client, so that queue
+ * could grow without bound (and sd-bus spends more per message the longer
+ * it is). While more than BUS_BACKLOG_HIGH messages wait, TCP input is held:
+ * clients wait in TCP flow control, as for a slow reader of its replies.
+ * At BUS_BACKLOG_LOW it is released. D-Bus callers need no such brake:
+ * their replies wait in the same queue.
+ */
+#define BUS_BACKLOG_HIGH 256U
+#define BUS_BACKLOG_LOW 64U
+
+static void check_bus_backlog(Manager *m) {
+        uint64_t n;
+
+        if (!m->bus || !m->server || !m->backlog_post || sd_bus_get_n_queued_write(m->bus, &n) < 0)
+                return;
+        if (!m->bus_backlog && n > BUS_BACKLOG_HIGH) {
+                m->bus_backlog = true;
+                m->bus_backlog_holds++;
+                server_hold_input(m->server, true);
+                /* Checked after each loop iteration until it drained. */
+                (void) sd_event_source_set_enabled(m->backlog_post, SD_EVENT_ON);
+        } else if (m->bus_backlog && n <= BUS_BACKLOG_LOW) {
+                m->bus_backlog = false;
+                (void) sd_event_source_set_enabled(m->backlog_post, SD_EVENT_OFF);
+                server_hold_input(m->server, false);
+        }
+}
+
+static int on_backlog_post(sd_event_source *s, void *userdata) {
+        check_bus_backlog(userdata);
+        return 0;
+}
+
+/*
  * Carry out m->events[from..n): the store first (it only marks records
  * dirty), then the events and signals in the ACD's order, then the TCP
  * notices, then the timer for whatever deadline is next.
@@ -266,6 +302,7 @@ static void dispatch(Manager *m, size_t from, bool unsolicited) {
         if (m->server)
                 server_handle_events(m->server, &m->events, from, unsolicited);
         bus_router_emit_properties(m);
+        check_bus_backlog(m);
         arm_deadline(m);
         schedule_status(m);
 }
@@ -364,6 +401,9 @@ int manager_remove_operator(Manager *m, const char *id) {
         if (r < 0)
                 return r;
         store_operator_removed(m->store, id);
+        /* Not brought back by a reload of [router] operators. */
+        if (idmap_put(m->removed_operators, id, m) < 0)
+                (void) log_oom();
         bus_router_emit_operator_removed(m, id);
         log_notice("Operator %s removed.", id);
         dispatch(m, 0, false);
@@ -526,6 +566,8 @@ static void restore_state(Manager *m, const StoreSnapshot *snap) {
         for (size_t i = 0; snap && i < snap->n_operators; i++)
                 if (!snap->operators[i].removed)
                         restore_operator(m, &snap->operators[i], now);
+                else if (idmap_put(m->removed_operators, snap->operators[i].id, m) < 0)
+                        (void) log_oom();
         for (char **o = m->config->router.operators; o && *o; o++) {
                 const char *const *queues = configured_queues_of(m, *o);
 
@@ -713,13 +755,91 @@ int manager_connect_bus(Manager *m) {
 
 /* --- lifecycle ------------------------------------------------------------- */
 
+/* Free a map built by queue_map_build() (its values are string vectors). */
+static IdMap *queue_map_free(IdMap *map) {
+        size_t state = 0;
+        void *v;
+
+        while (idmap_iterate(map, &state, NULL, &v))
+                strv_free(v);
+        return idmap_free(map);
+}
+
+/*
+ * [router] queues as operator id -> NULL-terminated list of its queues, in
+ * the order the configuration names the queues. The words were checked
+ * when the configuration was loaded. Returns 0 or -ENOMEM / -EINVAL.
+ */
+static int queue_map_build(const RouterConfig *c, IdMap **ret) {
+        IdMap *map = NULL;
+        int r;
+
+        r = idmap_new(&map);
+        if (r < 0)
+                return r;
+        for (char **w = c->queues; w && *w; w++) {
+                RouterQueueSpec q = {};
+
+                r = router_queue_spec_parse(*w, c->strategy, &q);
+                if (r < 0) {
+                        queue_map_free(map);
+                        return r;
+                }
+                for (char **op = q.members; *op; op++) {
+                        char **l = idmap_get(map, *op), **k;
+                        size_t n = strv_length_safe(l);
+
+                        k = realloc(l, (n + 2) * sizeof(char *));
+                        if (!k) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        k[n] = strdup(q.name);
+                        k[n + 1] = NULL;
+                        /* Replacing a value cannot fail: a failure means a
+                         * new key, and k is then in no map. A failed
+                         * strdup() leaves k terminated, in the map. */
+                        if (idmap_put(map, *op, k) < 0) {
+                                strv_free(k);
+                                r = -ENOMEM;
+                                break;
+                        }
+                        if (!k[n]) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                }
+                router_queue_spec_done(&q);
+                if (r < 0) {
+                        queue_map_free(map);
+                        return r;
+                }
+        }
+        *ret = map;
+        return 0;
+}
+
+/* Whether [router] queues (or the default) has a queue named name. */
+static bool config_has_queue(const RouterConfig *c, const char *name) {
+        size_t l = strlen(name);
+
+        if (strcmp(name, ACD_DEFAULT_QUEUE) == 0)
+                return true;
+        for (char **w = c->queues; w && *w; w++)
+                if (strncmp(*w, name, l) == 0 && ((*w)[l] == ':' || (*w)[l] == '/'))
+                        return true;
+        return false;
+}
+
 static int setup_queues(Manager *m) {
         const RouterConfig *c = &m->config->router;
         int r;
 
-        r = idmap_new(&m->configured_queues);
-        if (r < 0)
+        r = queue_map_build(c, &m->configured_queues);
+        if (r == -ENOMEM)
                 return log_oom();
+        if (r < 0)
+                return log_error_errno(r, "Bad [router] queues: %m");
 
         for (char **w = c->queues; w && *w; w++) {
                 RouterQueueSpec q = {};
@@ -739,35 +859,265 @@ static int setup_queues(Manager *m) {
                                     "ignoring \"%s\".", acd_strategy_to_string(c->strategy), *w);
                 (void) store_queue_configured(m->store, q.name, q.strategy);
 
-                /* Record each member's queue list, in the order the
-                 * configuration names the queues. */
-                for (char **op = q.members; *op; op++) {
-                        char **l = idmap_get(m->configured_queues, *op), **k;
-                        size_t n = strv_length_safe(l);
-
-                        k = realloc(l, (n + 2) * sizeof(char *));
-                        if (!k) {
-                                router_queue_spec_done(&q);
-                                return log_oom();
-                        }
-                        k[n] = strdup(q.name);
-                        k[n + 1] = NULL;
-                        if (!k[n] || idmap_put(m->configured_queues, *op, k) < 0) {
-                                (void) idmap_put(m->configured_queues, *op, k);
-                                router_queue_spec_done(&q);
-                                return log_oom();
-                        }
+                for (char **op = q.members; *op; op++)
                         if (!strv_contains_safe(c->operators, *op))
                                 log_warning("[router] queues: operator %s of queue %s is not in [router] "
                                             "operators; it serves the queue once added.", *op, q.name);
-                }
                 router_queue_spec_done(&q);
         }
         (void) store_queue_configured(m->store, ACD_DEFAULT_QUEUE, c->strategy);
         return 0;
 }
 
-int manager_new(Manager **ret, sd_event *e, const RouterdConfig *c, bool user_bus) {
+/* --- reload ------------------------------------------------------------------- */
+
+static bool queue_lists_equal(const char *const *a, const char *const *b) {
+        static const char *const default_only[] = { ACD_DEFAULT_QUEUE, NULL };
+
+        /* NULL is the default queue alone, as in acd_add_operator(). */
+        a = a ? a : default_only;
+        b = b ? b : default_only;
+        for (; *a && *b; a++, b++)
+                if (strcmp(*a, *b) != 0)
+                        return false;
+        return !*a && !*b;
+}
+
+/* "sales support" for a log line. */
+static void format_queue_list(const char *const *l, char *buf, size_t size) {
+        size_t n = 0;
+
+        buf[0] = '\0';
+        for (; l && *l && n < size; l++)
+                n += (size_t) snprintf(buf + n, size - n, "%s%s", n > 0 ? " " : "", *l);
+        if (!l)
+                snprintf(buf, size, "%s", ACD_DEFAULT_QUEUE);
+}
+
+/* Step 1 (after the settings): new named queues, and the strategies of
+ * those whose strategy changed (their own, or [router] strategy they follow). */
+static void reload_queues(Manager *m, const RouterConfig *c, usec_t now) {
+        for (char **w = c->queues; w && *w; w++) {
+                RouterQueueSpec q = {};
+                AcdQueueStats st;
+                int r;
+
+                r = router_queue_spec_parse(*w, c->strategy, &q);
+                if (r < 0) {
+                        log_warning_errno(r, "[router] queues: could not apply \"%s\", ignoring: %m", *w);
+                        continue;
+                }
+                if (strcmp(q.name, ACD_DEFAULT_QUEUE) == 0) {
+                        if (q.strategy != (AcdStrategy) c->strategy)
+                                log_warning("[router] queues: the default queue uses [router] strategy=%s, "
+                                            "ignoring \"%s\".", acd_strategy_to_string(c->strategy), *w);
+                } else if (acd_queue_get_stats(m->acd, q.name, now, &st) < 0) {
+                        r = acd_add_queue(m->acd, q.name, q.strategy);
+                        if (r < 0)
+                                log_warning_errno(r, "Could not add queue %s, ignoring: %m", q.name);
+                        else {
+                                (void) store_queue_configured(m->store, q.name, q.strategy);
+                                log_info("Queue %s added (strategy %s).", q.name,
+                                         acd_strategy_to_string(q.strategy));
+                        }
+                } else if (st.strategy != q.strategy) {
+                        (void) acd_set_queue_strategy(m->acd, q.name, q.strategy);
+                        (void) store_queue_configured(m->store, q.name, q.strategy);
+                        log_info("Queue %s: strategy %s -> %s.", q.name, acd_strategy_to_string(st.strategy),
+                                 acd_strategy_to_string(q.strategy));
+                }
+                router_queue_spec_done(&q);
+        }
+}
+
+/*
+ * Step 2: every operator's queues. Operators the new configuration places
+ * in queues get exactly those; operators the old one placed and the new one
+ * does not serve the default queue (as at start); operators no
+ * configuration placed (added at run time with the queues they had) keep
+ * theirs, less the queues that are going away. old_map is the previous
+ * configuration's map (m->configured_queues is the new one already).
+ *
+ * The store keeps operators in position order, and store_operator_added()
+ * is its only way to write an operator's queues; it also moves the operator
+ * to the end. So from the first operator whose queues change on, every
+ * operator is written again, in configured order: the stored order stays
+ * the configured one (the cost, one row per operator, only on reloads that
+ * change memberships).
+ */
+static void reload_memberships(Manager *m, IdMap *old_map, const RouterConfig *c, usec_t now) {
+        _cleanup_(freep) AcdOperatorInfo *ops = NULL;
+        size_t n_ops = 0;
+        bool rewrite = false;
+        int r;
+
+        r = acd_list_operators(m->acd, &ops, &n_ops);
+        if (r < 0) {
+                (void) log_oom();
+                return;
+        }
+        for (size_t i = 0; i < n_ops; i++) {
+                _cleanup_(freep) const char **have = NULL, **keep = NULL;
+                const char *const *want;
+                AcdOperatorInfo info;
+                size_t n = 0;
+
+                /* Operator structs live on across these changes: ops[i].id
+                 * stays valid (no operator is removed here). */
+                if (acd_get_operator_queues(m->acd, ops[i].id, &have) < 0) {
+                        (void) log_oom();
+                        continue;
+                }
+                want = configured_queues_of(m, ops[i].id);
+                if (!want && !idmap_get(old_map, ops[i].id)) {
+                        while (have[n])
+                                n++;
+                        keep = calloc(n + 1, sizeof(char *));
+                        if (!keep) {
+                                (void) log_oom();
+                                continue;
+                        }
+                        n = 0;
+                        for (const char **q = have; *q; q++)
+                                if (config_has_queue(c, *q))
+                                        keep[n++] = *q;
+                        want = n > 0 ? keep : NULL;
+                }
+
+                if (!queue_lists_equal(want, have)) {
+                        char was[256], now_in[256];
+
+                        format_queue_list(have, was, sizeof was);
+                        format_queue_list(want, now_in, sizeof now_in);
+                        r = acd_set_operator_queues(m->acd, ops[i].id, want, now, &m->events);
+                        if (r < 0) {
+                                log_warning_errno(r, "Could not move operator %s to queues %s, it stays in %s: %m",
+                                                  ops[i].id, now_in, was);
+                                continue;
+                        }
+                        log_info("Operator %s: queues %s -> %s.", ops[i].id, was, now_in);
+                        rewrite = true;
+                } else
+                        want = have;
+
+                if (rewrite && acd_get_operator(m->acd, ops[i].id, &info) >= 0)
+                        (void) store_operator_added(m->store, ops[i].id, want, info.status);
+        }
+}
+
+/* Step 3: the queues the configuration no longer has. */
+static void reload_drop_queues(Manager *m, const RouterConfig *c, usec_t now) {
+        /* Downwards: removing queue i leaves queues 0..i-1 where they are. */
+        for (size_t i = acd_queue_count(m->acd); i-- > 0;) {
+                char name[ACD_ID_MAX + 1];
+                AcdQueueStats st;
+                int r;
+
+                snprintf(name, sizeof name, "%s", acd_queue_name(m->acd, i));
+                if (config_has_queue(c, name))
+                        continue;
+                r = acd_remove_queue(m->acd, name, now, &m->events);
+                if (r < 0) {
+                        log_warning_errno(r, "Could not remove queue %s, it stays: %m", name);
+                        continue;
+                }
+                if (r == 0) {
+                        log_info("Queue %s removed.", name);
+                        continue;
+                }
+                log_notice("Queue %s removed: its %d waiting call%s moved to the default queue, in "
+                           "order of arrival.", name, r, r == 1 ? "" : "s");
+                if (acd_queue_get_stats(m->acd, ACD_DEFAULT_QUEUE, now, &st) >= 0 && st.members == 0)
+                        log_warning("No operator serves the default queue: the %zu call%s there wait "
+                                    "until one does.", st.waiting, st.waiting == 1 ? "" : "s");
+        }
+}
+
+/* Step 4: operators listed that routerd never had ("operators at first
+ * start": one it has, or a supervisor removed, is left alone). */
+static void reload_add_operators(Manager *m, const RouterConfig *c, usec_t now) {
+        for (char **o = c->operators; o && *o; o++) {
+                const char *const *queues = configured_queues_of(m, *o);
+                AcdOperatorInfo info;
+                int r;
+
+                if (acd_get_operator(m->acd, *o, &info) >= 0)
+                        continue;
+                if (idmap_get(m->removed_operators, *o)) {
+                        log_debug("Operator %s was removed by a supervisor, not adding it again.", *o);
+                        continue;
+                }
+                r = acd_add_operator(m->acd, *o, queues, ACD_STATUS_AVAILABLE, now, &m->events);
+                if (r < 0) {
+                        log_warning_errno(r, "Could not add operator %s, ignoring: %m", *o);
+                        continue;
+                }
+                (void) store_operator_added(m->store, *o, queues, ACD_STATUS_AVAILABLE);
+                bus_router_emit_operator_added(m, *o);
+                log_notice("Operator %s added.", *o);
+        }
+}
+
+int manager_reload(Manager *m, RouterdConfig *next) {
+        const RouterConfig *c = &next->router;
+        _cleanup_(freep) char *applied = NULL, *restart = NULL;
+        const AcdConfig *cur = acd_get_config(m->acd);
+        bool strategy_changed, ring_changed;
+        IdMap *map = NULL, *old_map;
+        RouterdConfig swap;
+        AcdConfig ac;
+        usec_t now;
+        int r;
+
+        /* Everything that can fail for a reason other than memory was
+         * checked when next was loaded; what could still fail is built
+         * before anything changes. */
+        r = routerd_config_diff(m->config, next, &applied, &restart);
+        if (r < 0)
+                return log_oom();
+        r = queue_map_build(c, &map);
+        if (r < 0)
+                return log_error_errno(r, "Could not apply [router] queues: %m");
+
+        router_config_to_acd(c, &ac);
+        strategy_changed = ac.strategy != cur->strategy;
+        ring_changed = ac.ring_timeout != cur->ring_timeout;
+        r = acd_set_config(m->acd, &ac);
+        if (r < 0) {
+                queue_map_free(map);
+                return log_error_errno(r, "Invalid routing configuration, not reloaded: %m");
+        }
+        if (strategy_changed)
+                (void) store_queue_configured(m->store, ACD_DEFAULT_QUEUE, ac.strategy);
+
+        /* The membership and queue changes, and the operators added, hand
+         * out calls: their outcome goes out as one batch of notices, as no
+         * request caused it. */
+        begin(m);
+        now = now_realtime();
+        old_map = m->configured_queues;
+        m->configured_queues = map;
+        reload_queues(m, c, now);
+        reload_memberships(m, old_map, c, now);
+        reload_drop_queues(m, c, now);
+        reload_add_operators(m, c, now);
+        queue_map_free(old_map);
+        dispatch(m, 0, true);
+        bus_router_emit_settings(m, strategy_changed, ring_changed);
+
+        /* From now on m->config describes what is in effect. */
+        routerd_config_keep_restart_values(next, m->config);
+        swap = *m->config;
+        *m->config = *next;
+        *next = swap;
+
+        log_info("Reloaded configuration: %s.", applied[0] ? applied : "nothing changed");
+        if (restart[0])
+                log_warning("Not applied until callcenter-routerd is restarted: %s.", restart);
+        return 0;
+}
+
+int manager_new(Manager **ret, sd_event *e, RouterdConfig *c, bool user_bus) {
         _cleanup_(manager_freep) Manager *m = NULL;
         AcdConfig ac;
         int r;
@@ -802,6 +1152,9 @@ int manager_new(Manager **ret, sd_event *e, const RouterdConfig *c, bool user_bu
         r = setup_queues(m);
         if (r < 0)
                 return r;
+        r = idmap_new(&m->removed_operators);
+        if (r < 0)
+                return log_oom();
 
         m->zmq_context = zmq_ctx_new();
         if (!m->zmq_context)
@@ -824,6 +1177,14 @@ int manager_new(Manager **ret, sd_event *e, const RouterdConfig *c, bool user_bu
                         (void) sd_event_source_set_enabled(m->pub_post, SD_EVENT_OFF);
                         (void) sd_event_source_set_description(m->pub_post, "publish-events");
                 }
+        }
+
+        r = sd_event_add_post(e, &m->backlog_post, on_backlog_post, m);
+        if (r < 0)
+                log_debug_errno(r, "Could not watch the bus backlog, TCP input is never held for it: %m");
+        else {
+                (void) sd_event_source_set_enabled(m->backlog_post, SD_EVENT_OFF);
+                (void) sd_event_source_set_description(m->backlog_post, "bus-backlog");
         }
 
         r = sd_event_add_time(e, &m->deadline_timer, CLOCK_REALTIME, USEC_INFINITY, DEADLINE_ACCURACY,
@@ -869,6 +1230,9 @@ void manager_begin_shutdown(Manager *m) {
         (void) store_flush_now(m->store);
         (void) manager_status_line(m, line, sizeof line);
         log_info("Shutting down (%s).", line);
+        if (m->bus_backlog_holds > 0)
+                log_info("TCP input was held %" PRIu64 " time(s) while the bus had a backlog of signals.",
+                         m->bus_backlog_holds);
         daemon_notify_stopping();
 }
 
@@ -912,9 +1276,6 @@ void manager_finish(Manager *m, usec_t timeout) {
 }
 
 Manager *manager_free(Manager *m) {
-        size_t state = 0;
-        void *v;
-
         if (!m)
                 return NULL;
         m->server = server_free(m->server);
@@ -927,13 +1288,13 @@ Manager *manager_free(Manager *m) {
         if (m->publisher)
                 flush_events(m);
         m->pub_post = sd_event_source_disable_unref(m->pub_post);
+        m->backlog_post = sd_event_source_disable_unref(m->backlog_post);
         free(m->pub_pending);
         m->publisher = event_publisher_free(m->publisher);
         if (m->zmq_context)
                 (void) zmq_ctx_term(m->zmq_context);
-        while (idmap_iterate(m->configured_queues, &state, NULL, &v))
-                strv_free(v);
-        idmap_free(m->configured_queues);
+        queue_map_free(m->configured_queues);
+        idmap_free(m->removed_operators);
         sd_event_source_disable_unref(m->deadline_timer);
         sd_event_source_disable_unref(m->status_timer);
         sd_event_source_disable_unref(m->trim_timer);

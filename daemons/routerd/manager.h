@@ -42,7 +42,7 @@ typedef struct Manager {
         Store *store;
         AcdState *acd;
         Server *server;
-        const RouterdConfig *config;  /* borrowed from main() */
+        RouterdConfig *config;        /* main()'s; manager_reload() replaces its contents */
         bool user_bus;
 
         sd_event_source *deadline_timer;  /* CLOCK_REALTIME, at acd_next_deadline() */
@@ -56,6 +56,11 @@ typedef struct Manager {
         /* [router] queues: operator id -> NULL-terminated queue list
          * (char **), for operators the configuration places in queues. */
         IdMap *configured_queues;
+
+        /* Operators a supervisor removed (here or, per the database, before
+         * the last start): a reload does not bring them back from [router]
+         * operators. Values unused. */
+        IdMap *removed_operators;
 
         /* Last values sent in PropertiesChanged. */
         size_t queue_length;
@@ -79,6 +84,12 @@ typedef struct Manager {
         size_t n_pub_pending, allocated_pub_pending;
         sd_event_source *pub_post;
 
+        /* TCP input held while the bus has a backlog (manager.c
+         * check_bus_backlog()), and how often that happened. */
+        sd_event_source *backlog_post;
+        bool bus_backlog;
+        uint64_t bus_backlog_holds;
+
         bool loaded;
         int load_error;
         bool stopping;
@@ -91,7 +102,7 @@ typedef struct Manager {
  * database link and store when [database] url is set. Nothing is served
  * yet. Returns 0 or a negative errno (logged).
  */
-int manager_new(Manager **ret, sd_event *e, const RouterdConfig *c, bool user_bus);
+int manager_new(Manager **ret, sd_event *e, RouterdConfig *c, bool user_bus);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
@@ -136,6 +147,26 @@ int manager_hangup(Manager *m, const char *id);
 int manager_add_operator(Manager *m, const char *id, const char *const *queues, AcdOperatorStatus status);
 int manager_remove_operator(Manager *m, const char *id);
 int manager_set_status(Manager *m, const char *id, AcdOperatorStatus status);
+
+/*
+ * Apply a newly loaded configuration (SIGHUP; next is valid, as
+ * routerd_config_load() returned it). Applied at once, for the next routing
+ * decision: strategy, ring_timeout, reject_delay, no_answer_delay, wrap_up,
+ * max_no_answer, service_level, max_connections, and queues (new queues are
+ * added, strategies changed, operators' memberships changed; a queue no
+ * longer configured is removed and its calls go to the default queue in
+ * arrival order). Operators of [router] operators that routerd never had
+ * are added (never one a supervisor removed; none is removed). What is
+ * already under way stays: a ringing call rings until its old timeout.
+ * listen, output_buffer_max, [database] and [events] need a restart: a
+ * warning names those that changed. Logs what changed at info.
+ *
+ * Afterwards *m->config is the configuration in effect (next's values,
+ * with the current ones for what needs a restart) and next holds the
+ * previous one: routerd_config_done() it. Returns 0, or -ENOMEM (logged;
+ * part of the change may have been applied).
+ */
+int manager_reload(Manager *m, RouterdConfig *next);
 
 /* The one-line summary of STATUS= and the "status" command. */
 int manager_status_line(Manager *m, char *buf, size_t size);

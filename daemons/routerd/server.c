@@ -68,6 +68,7 @@ struct Server {
         IdMap *placers;              /* call id -> Connection* that placed it */
         size_t pause_threshold;      /* unsent bytes that pause a connection's input */
         bool stopped;
+        bool held;                   /* server_hold_input(): no connection reads */
         RateLimit refuse_ratelimit;
 };
 
@@ -335,7 +336,7 @@ static int append_message(char ***l, size_t *n, const char *fmt, ...) {
 /*
  * "status": the summary line, then one line per operator and per waiting
  * call, plus the same as data ("operators", "calls" with the D-Bus field
- * names) for programs.
+ * names, and each call's "queue") for programs.
  */
 static int reply_status(Connection *c) {
         Manager *m = c->server->manager;
@@ -394,6 +395,8 @@ static int reply_status(Connection *c) {
                 json_object_object_add(o, "state", json_object_new_string(acd_call_state_to_string(calls[i].state)));
                 json_object_object_add(o, "operator", json_object_new_string(calls[i].operator ? calls[i].operator : ""));
                 json_object_object_add(o, "waited_usec", json_object_new_int64((int64_t) calls[i].waited));
+                /* Not a D-Bus field: ListCalls (a(ssst)) cannot say it. */
+                json_object_object_add(o, "queue", json_object_new_string(calls[i].queue ? calls[i].queue : ""));
                 json_object_array_add(jcalls, o);
                 if (calls[i].state == ACD_CALL_QUEUED)
                         r = append_message(&lines, &n_lines, "Call %s waiting in queue", calls[i].id);
@@ -421,7 +424,7 @@ static int handle_request(Connection *c, const WireRequest *req) {
 
         switch (req->command) {
         case WIRE_COMMAND_CALL:
-                r = manager_place_call(m, req->id, NULL);
+                r = manager_place_call(m, req->id, req->queue[0] ? req->queue : NULL);
                 /* Remember who placed it: ring timeouts of this call are
                  * reported to that connection. */
                 if (r >= 0 && idmap_put(c->server->placers, req->id, c) < 0)
@@ -451,8 +454,12 @@ static int handle_request(Connection *c, const WireRequest *req) {
                 return reply_error(c, WIRE_ERROR_UNKNOWN_COMMAND, req->command, NULL);
         }
 
-        if (r < 0)
-                return reply_error(c, wire_error_from_errno(req->command, r), req->command, req->id);
+        if (r < 0) {
+                WireError e = wire_error_from_errno(req->command, r);
+
+                /* "No such queue sales" names the queue, not the call. */
+                return reply_error(c, e, req->command, e == WIRE_ERROR_NO_SUCH_QUEUE ? req->queue : req->id);
+        }
 
         return queue_events_reply(c, &m->events, 0);
 }
@@ -478,7 +485,7 @@ static void handle_line(Connection *c, const char *line, size_t len) {
 /* --- input ------------------------------------------------------------------------- */
 
 static bool conn_paused(const Connection *c) {
-        return conn_unsent(c) > c->server->pause_threshold || c->server->stopped;
+        return conn_unsent(c) > c->server->pause_threshold || c->server->stopped || c->server->held;
 }
 
 /* Handle every complete line in the input buffer, in order, until the
@@ -563,6 +570,22 @@ static int conn_read(Connection *c) {
         return 1;
 }
 
+/* Handle the lines in the input buffer, and the ones left over from a
+ * pause once the output drained, even if no new input arrives: keep going
+ * while writing frees room. Returns false when c was freed. */
+static bool conn_serve(Connection *c) {
+        for (;;) {
+                conn_process_input(c);
+                if (conn_flush(c) < 0) {
+                        conn_close(c, "peer gone");
+                        return false;
+                }
+                if (!c->input_blocked || conn_paused(c))
+                        break;
+        }
+        return conn_settle(c, false);
+}
+
 static int on_connection_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Connection *c = userdata;
         int r;
@@ -591,20 +614,7 @@ static int on_connection_io(sd_event_source *src, int fd, uint32_t revents, void
                 }
         }
 
-        /* Lines left over from a pause are handled once the output drained,
-         * even if no new input arrives: keep going while writing frees
-         * room. */
-        for (;;) {
-                conn_process_input(c);
-                r = conn_flush(c);
-                if (r < 0) {
-                        conn_close(c, "peer gone");
-                        return 0;
-                }
-                if (!c->input_blocked || conn_paused(c))
-                        break;
-        }
-        (void) conn_settle(c, false);
+        (void) conn_serve(c);
         return 0;
 }
 
@@ -879,6 +889,22 @@ void server_stop_reading(Server *s) {
         (void) sd_event_source_set_enabled(s->accept_source, SD_EVENT_OFF);
         for (Connection *c = s->connections; c; c = c->next)
                 conn_update_events(c);
+}
+
+void server_hold_input(Server *s, bool hold) {
+        if (!s || s->held == hold)
+                return;
+        s->held = hold;
+        for (Connection *c = s->connections, *next; c; c = next) {
+                next = c->next;
+                /* Released: lines that waited in the buffer go first. A
+                 * line handled here may hold input again: conn_serve()
+                 * stops there, and so do the connections after it. */
+                if (!hold && c->input_blocked)
+                        (void) conn_serve(c);
+                else
+                        conn_update_events(c);
+        }
 }
 
 size_t server_pending_output(const Server *s) {

@@ -64,6 +64,14 @@ void server_stop_accepting(Server *s);
  * replies already queued are still written. */
 void server_stop_reading(Server *s);
 
+/*
+ * Hold (or release) the input of every connection: no request is read
+ * while held, so clients wait in TCP flow control. Replies and notices are
+ * still written. On release, lines already buffered are handled at once.
+ * The manager holds input while the bus has a backlog of signals.
+ */
+void server_hold_input(Server *s, bool hold);
+
 /* Bytes of replies not yet written, over all connections. */
 size_t server_pending_output(const Server *s);
 

@@ -144,33 +144,6 @@ static int buf_printf(char **buf, size_t *len, size_t *alloc, const char *fmt, .
         return 0;
 }
 
-/*
- * The row renderers below run for every changed call record, thousands of
- * times a second under load with persistence on: they append fixed pieces
- * and numbers by hand. buf_printf() (two vsnprintf() passes) was most of
- * the cost of a flush.
- */
-static int buf_append_n(char **buf, size_t *len, size_t *alloc, const char *s, size_t n) {
-        if (buf_reserve(buf, len, alloc, n) < 0)
-                return -ENOMEM;
-        memcpy(*buf + *len, s, n);
-        *len += n;
-        (*buf)[*len] = '\0';
-        return 0;
-}
-
-#define BUF_APPEND_LIT(buf, len, alloc, lit) buf_append_n(buf, len, alloc, "" lit "", sizeof(lit) - 1)
-
-static int buf_u64(char **buf, size_t *len, size_t *alloc, uint64_t v) {
-        char digits[20], *p = digits + sizeof digits;
-
-        do {
-                *--p = (char) ('0' + v % 10);
-                v /= 10;
-        } while (v > 0);
-        return buf_append_n(buf, len, alloc, p, (size_t) (digits + sizeof digits - p));
-}
-
 int store_sql_quote(char **buf, size_t *len, size_t *alloc, const char *s) {
         size_t n = strlen(s);
 
@@ -188,27 +161,6 @@ int store_sql_quote(char **buf, size_t *len, size_t *alloc, const char *s) {
         (*buf)[(*len)++] = '\'';
         (*buf)[*len] = '\0';
         return 0;
-}
-
-static int sql_time(char **buf, size_t *len, size_t *alloc, usec_t t) {
-        char ts[RFC3339_MAX];
-
-        int r;
-
-        if (t == USEC_INFINITY)
-                return BUF_APPEND_LIT(buf, len, alloc, "NULL");
-        r = BUF_APPEND_LIT(buf, len, alloc, "'");
-        if (r >= 0)
-                r = buf_append(buf, len, alloc, format_timestamp_rfc3339(ts, t));
-        if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, "'::timestamptz");
-        return r;
-}
-
-static int sql_text_or_null(char **buf, size_t *len, size_t *alloc, const char *s) {
-        if (!s || !*s)
-                return buf_append(buf, len, alloc, "NULL");
-        return store_sql_quote(buf, len, alloc, s);
 }
 
 /* --- records -------------------------------------------------------------- */
@@ -456,6 +408,15 @@ int store_queue_configured(Store *s, const char *name, AcdStrategy strategy) {
 
         if (!store_enabled(s))
                 return 0;
+        /* One row per queue and batch: the upsert cannot change a row
+         * twice in one statement, and would fail the whole batch (a reload
+         * while PostgreSQL is away, or "default" listed in [router]
+         * queues, names a queue again). The last strategy wins. */
+        for (size_t i = 0; i < s->n_dirty_queues; i++)
+                if (strcmp(s->dirty_queues[i].name, name) == 0) {
+                        s->dirty_queues[i].strategy = strategy;
+                        return 0;
+                }
         l = realloc(s->dirty_queues, (s->n_dirty_queues + 1) * sizeof(QueueRecord));
         if (!l)
                 return log_oom();
@@ -505,75 +466,81 @@ void store_call_abandon(Store *s, const char *id, usec_t now) {
 
 /* --- flushing ------------------------------------------------------------- */
 
-/* One VALUES row of router_calls. Times are written as RFC 3339 literals
- * with microseconds: exact, unlike to_timestamp() on a double, so that the
- * arrival order read back at a restart is the order we had. */
+/* COPY text rows of router_calls go through db_copy_escape()/_append();
+ * numbers are formatted by hand (no vsnprintf(): this runs for every
+ * changed call, thousands of times a second under load). */
+static int copy_u64(char **buf, size_t *len, size_t *alloc, uint64_t v) {
+        char digits[20], *p = digits + sizeof digits;
+
+        do {
+                *--p = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        return db_copy_append(buf, len, alloc, p, (size_t) (digits + sizeof digits - p));
+}
+
+static int copy_text(char **buf, size_t *len, size_t *alloc, const char *s) {
+        /* "" is SQL NULL, as in the INSERT text before (no operator yet). */
+        if (!s || !*s)
+                return db_copy_escape(buf, len, alloc, NULL, 0);
+        return db_copy_escape(buf, len, alloc, s, strlen(s));
+}
+
+/* A time as an RFC 3339 literal with microseconds: exact, unlike
+ * to_timestamp() on a double, so that the arrival order read back at a
+ * restart is the order we had. */
+static int copy_time(char **buf, size_t *len, size_t *alloc, usec_t t) {
+        char ts[RFC3339_MAX];
+
+        if (t == USEC_INFINITY)
+                return db_copy_escape(buf, len, alloc, NULL, 0);
+        return copy_text(buf, len, alloc, format_timestamp_rfc3339(ts, t));
+}
+
+/* One COPY row of the staging table, columns in STORE_CALL_COLUMNS order. */
 static int render_call(char **buf, size_t *len, size_t *alloc, const CallRecord *c) {
         int r;
 
-        r = BUF_APPEND_LIT(buf, len, alloc, "(");
-        if (r >= 0)
-                r = buf_u64(buf, len, alloc, c->seq);
-        if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, ",");
-        if (r >= 0)
-                r = store_sql_quote(buf, len, alloc, c->id);
-        if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, ",");
-        if (r >= 0)
-                r = store_sql_quote(buf, len, alloc, c->queue[0] ? c->queue : ACD_DEFAULT_QUEUE);
-        if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, ",'");
-        if (r >= 0)
-                r = buf_append(buf, len, alloc, record_state_names[c->state]);
-        if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, "',");
-        if (r >= 0)
-                r = sql_text_or_null(buf, len, alloc, c->operator);
-        if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, ",");
-        if (r >= 0)
-                r = sql_time(buf, len, alloc, c->arrived);
-        if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, ",");
-        if (r >= 0)
-                r = sql_time(buf, len, alloc, c->rang);
-        if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, ",");
-        if (r >= 0)
-                r = sql_time(buf, len, alloc, c->answered);
-        if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, ",");
-        if (r >= 0)
-                r = sql_time(buf, len, alloc, c->ended);
-        if (r >= 0)
-                r = buf_append(buf, len, alloc,
-                               c->live ? ",NULL," : c->state == RECORD_FINISHED ? ",'finished'," : ",'missed',");
-        if (r >= 0) {
+#define TAB() (r >= 0 ? (r = db_copy_append(buf, len, alloc, "\t", 1)) : r)
+        r = copy_u64(buf, len, alloc, c->seq);
+        if (TAB() >= 0)
+                r = copy_text(buf, len, alloc, c->id);
+        if (TAB() >= 0)
+                r = copy_text(buf, len, alloc, c->queue[0] ? c->queue : ACD_DEFAULT_QUEUE);
+        if (TAB() >= 0)
+                r = copy_text(buf, len, alloc, record_state_names[c->state]);
+        if (TAB() >= 0)
+                r = copy_text(buf, len, alloc, c->operator);
+        if (TAB() >= 0)
+                r = copy_time(buf, len, alloc, c->arrived);
+        if (TAB() >= 0)
+                r = copy_time(buf, len, alloc, c->rang);
+        if (TAB() >= 0)
+                r = copy_time(buf, len, alloc, c->answered);
+        if (TAB() >= 0)
+                r = copy_time(buf, len, alloc, c->ended);
+        if (TAB() >= 0)
+                r = copy_text(buf, len, alloc,
+                              c->live ? NULL : c->state == RECORD_FINISHED ? "finished" : "missed");
+        if (TAB() >= 0) {
                 if (c->waited == USEC_INFINITY)
-                        r = BUF_APPEND_LIT(buf, len, alloc, "NULL");
+                        r = db_copy_escape(buf, len, alloc, NULL, 0);
                 else {
-                        r = BUF_APPEND_LIT(buf, len, alloc, "'");
+                        /* interval input takes "<n> microseconds": exact */
+                        r = copy_u64(buf, len, alloc, c->waited);
                         if (r >= 0)
-                                r = buf_u64(buf, len, alloc, c->waited);
-                        if (r >= 0)
-                                r = BUF_APPEND_LIT(buf, len, alloc, " microseconds'::interval");
+                                r = db_copy_append(buf, len, alloc, " microseconds", 13);
                 }
         }
+        if (TAB() >= 0)
+                r = copy_u64(buf, len, alloc, c->offers);
+        if (TAB() >= 0)
+                r = copy_u64(buf, len, alloc, c->rejects);
+        if (TAB() >= 0)
+                r = copy_u64(buf, len, alloc, c->ignores);
         if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, ",");
-        if (r >= 0)
-                r = buf_u64(buf, len, alloc, c->offers);
-        if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, ",");
-        if (r >= 0)
-                r = buf_u64(buf, len, alloc, c->rejects);
-        if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, ",");
-        if (r >= 0)
-                r = buf_u64(buf, len, alloc, c->ignores);
-        if (r >= 0)
-                r = BUF_APPEND_LIT(buf, len, alloc, ")");
+                r = db_copy_append(buf, len, alloc, "\n", 1);
+#undef TAB
         return r;
 }
 
@@ -593,12 +560,13 @@ static int render_operator(char **buf, size_t *len, size_t *alloc, const Operato
         return r;
 }
 
-/* Render the dirty set as one job: PostgreSQL runs the statements of a
- * simple-protocol query string as one transaction, so a batch lands whole
- * or not at all. */
-static int render_batch(Store *s, char **ret, size_t *ret_rows) {
-        _cleanup_(freep) char *buf = NULL;
-        size_t len = 0, alloc = 0, rows = 0;
+/* Render the dirty set: *ret_sql the upserts of queues and operators
+ * (rare; NULL when there are none), *ret_copy the COPY text rows of the
+ * calls (NULL when there are none). flush() sends them as one job, which
+ * PostgreSQL runs as one transaction: a batch lands whole or not at all. */
+static int render_batch(Store *s, char **ret_sql, char **ret_copy, size_t *ret_copy_len, size_t *ret_rows) {
+        _cleanup_(freep) char *buf = NULL, *copy = NULL;
+        size_t len = 0, alloc = 0, copy_len = 0, copy_alloc = 0, rows = 0;
         int r = 0;
 
         if (s->n_dirty_queues > 0) {
@@ -638,32 +606,19 @@ static int render_batch(Store *s, char **ret, size_t *ret_rows) {
                 rows += s->n_dirty_operators;
         }
 
-        if (r >= 0 && s->n_dirty_calls > 0) {
-                /* One row per record: the dirty set holds each record once,
-                 * as ON CONFLICT DO UPDATE requires within one statement. */
-                r = buf_append(&buf, &len, &alloc,
-                               "INSERT INTO router_calls (seq, call, queue, state, operator, arrived, rang,"
-                               " answered, ended, outcome, waited, offers, rejects, ignores) VALUES ");
-                for (size_t i = 0; r >= 0 && i < s->n_dirty_calls; i++) {
-                        if (i > 0)
-                                r = buf_append(&buf, &len, &alloc, ",\n");
-                        if (r >= 0)
-                                r = render_call(&buf, &len, &alloc, s->dirty_calls[i]);
-                }
-                if (r >= 0)
-                        r = buf_append(&buf, &len, &alloc,
-                                       " ON CONFLICT (seq) DO UPDATE SET state = EXCLUDED.state,"
-                                       " operator = EXCLUDED.operator, rang = EXCLUDED.rang,"
-                                       " answered = EXCLUDED.answered, ended = EXCLUDED.ended,"
-                                       " outcome = EXCLUDED.outcome, waited = EXCLUDED.waited,"
-                                       " offers = EXCLUDED.offers, rejects = EXCLUDED.rejects,"
-                                       " ignores = EXCLUDED.ignores;\n");
-                rows += s->n_dirty_calls;
-        }
+        /* The calls go as COPY data (see flush()). One row per record: the
+         * dirty set holds each record once, as ON CONFLICT DO UPDATE
+         * requires within one statement, and in its latest state (a call
+         * placed and ended within one batch is one ended row). */
+        for (size_t i = 0; r >= 0 && i < s->n_dirty_calls; i++)
+                r = render_call(&copy, &copy_len, &copy_alloc, s->dirty_calls[i]);
+        rows += s->n_dirty_calls;
         if (r < 0)
                 return r;
 
-        *ret = TAKE_PTR(buf);
+        *ret_sql = TAKE_PTR(buf);
+        *ret_copy = TAKE_PTR(copy);
+        *ret_copy_len = copy_len;
         *ret_rows = rows;
         return 0;
 }
@@ -721,9 +676,43 @@ static void on_flush_done(DbLink *l, int error, PGresult *result, void *userdata
                 schedule_flush(s);
 }
 
+/*
+ * The calls of a batch go through COPY into a staging table, then one
+ * INSERT ... SELECT ... ON CONFLICT merges them: PostgreSQL parses and
+ * plans a few short fixed statements per batch instead of a multi-row
+ * VALUES list as long as the batch (11-16 us a row of backend time).
+ *
+ * The staging table is per session, created at a connection's first batch
+ * and emptied by every COMMIT (ON COMMIT DELETE ROWS), so a batch that the
+ * link runs again after a lost connection finds it empty (or creates it)
+ * and merges the same rows again: the upsert keyed by seq makes the rerun
+ * change nothing. LIKE takes the columns and types of router_calls, so the
+ * text rows are parsed exactly as an INSERT into it would parse them; the
+ * CHECK constraints apply at the merge. A call ended in the batch is
+ * simply its ended row: nothing is deleted (ended rows are the records).
+ */
+#define STORE_CALL_COLUMNS \
+        "seq, call, queue, state, operator, arrived, rang, answered, ended, outcome, waited, offers, rejects, ignores"
+
+static const char store_stage_sql[] =
+        "CREATE TEMP TABLE IF NOT EXISTS router_calls_stage (LIKE router_calls) ON COMMIT DELETE ROWS";
+
+static const char store_copy_sql[] = "COPY router_calls_stage (" STORE_CALL_COLUMNS ") FROM STDIN";
+
+static const char store_merge_sql[] =
+        "INSERT INTO router_calls (" STORE_CALL_COLUMNS ")"
+        " SELECT " STORE_CALL_COLUMNS " FROM router_calls_stage"
+        " ON CONFLICT (seq) DO UPDATE SET state = EXCLUDED.state,"
+        " operator = EXCLUDED.operator, rang = EXCLUDED.rang,"
+        " answered = EXCLUDED.answered, ended = EXCLUDED.ended,"
+        " outcome = EXCLUDED.outcome, waited = EXCLUDED.waited,"
+        " offers = EXCLUDED.offers, rejects = EXCLUDED.rejects,"
+        " ignores = EXCLUDED.ignores";
+
 static int flush(Store *s, bool force) {
-        _cleanup_(freep) char *sql = NULL;
-        size_t rows = 0;
+        _cleanup_(freep) char *sql = NULL, *pre = NULL;
+        char *copy = NULL;
+        size_t copy_len = 0, rows = 0;
         int r;
 
         if (!store_enabled(s) || !have_dirty(s) || s->loading)
@@ -731,12 +720,23 @@ static int flush(Store *s, bool force) {
         if (s->in_flight && !force)
                 return 0;
 
-        r = render_batch(s, &sql, &rows);
+        r = render_batch(s, &sql, &copy, &copy_len, &rows);
         if (r < 0)
                 return log_oom();
 
         s->flush_due = false;
-        r = db_link_exec(s->db, sql, on_flush_done, s);
+        if (copy) {
+                /* Queues and operators first, as before; they are in the
+                 * same transaction as the calls. */
+                if (asprintf(&pre, "%s%s%s", sql ?: "", sql ? "\n" : "", store_stage_sql) < 0) {
+                        free(copy);
+                        return log_oom();
+                }
+                /* The link takes copy over whatever it returns. */
+                r = db_link_copy(s->db, pre, store_copy_sql, copy, copy_len, store_merge_sql,
+                                 on_flush_done, s);
+        } else
+                r = db_link_exec(s->db, sql, on_flush_done, s);
         if (r < 0) {
                 /* -ENOBUFS: the link's buffer is full. The dirty set keeps
                  * the current state, so nothing is lost: try again later. */

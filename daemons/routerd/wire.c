@@ -35,6 +35,7 @@ static const char *const error_names[_WIRE_ERROR_MAX] = {
         [WIRE_ERROR_EXISTS] = "exists",
         [WIRE_ERROR_UNAVAILABLE] = "unavailable",
         [WIRE_ERROR_INTERNAL] = "internal",
+        [WIRE_ERROR_BAD_QUEUE] = "bad_queue",
 };
 
 const char *wire_command_to_string(WireCommand c) {
@@ -99,6 +100,34 @@ static int parse_id(struct json_object *obj, char buf[static ACD_ID_MAX + 1]) {
         return 1 + WIRE_ERROR_BAD_ID;
 }
 
+/*
+ * Read the optional "queue" of a call into buf ("" when absent or null).
+ * Returns 0, or the wire error (as a positive value). Unlike ids, a number
+ * is not taken: queue names come from the configuration ("sales"), never
+ * from a caller's counter, so a number is more likely a client's mistake.
+ */
+static int parse_queue(struct json_object *obj, char buf[static ACD_ID_MAX + 1]) {
+        struct json_object *v = NULL;
+        const char *s;
+        int len;
+
+        buf[0] = 0;
+        if (!json_object_object_get_ex(obj, "queue", &v) || !v)
+                return 0;
+        if (!json_object_is_type(v, json_type_string))
+                return 1 + WIRE_ERROR_BAD_QUEUE;
+
+        len = json_object_get_string_len(v);
+        s = json_object_get_string(v);
+        /* As for ids: "a\u0000b" must not pass as "a". "" is refused, not
+         * taken for the default queue: a client that names a queue means
+         * one, and "default" names the default queue explicitly. */
+        if (len <= 0 || len > ACD_ID_MAX || strlen(s) != (size_t) len || !acd_id_is_valid(s))
+                return 1 + WIRE_ERROR_BAD_QUEUE;
+        memcpy(buf, s, (size_t) len + 1);
+        return 0;
+}
+
 int wire_parse_request(const char *line, size_t len, WireRequest *ret, WireError *ret_error) {
         _cleanup_(json_object_putp) struct json_object *obj = NULL;
         struct json_object *v = NULL;
@@ -152,6 +181,15 @@ int wire_parse_request(const char *line, size_t len, WireRequest *ret, WireError
                         goto fail;
                 }
         }
+        /* After the id: a line bad in both ways reports the id, as a seed
+         * client would see it. */
+        if (req.command == WIRE_COMMAND_CALL) {
+                r = parse_queue(obj, req.queue);
+                if (r > 0) {
+                        e = r - 1;
+                        goto fail;
+                }
+        }
 
         *ret = req;
         return 0;
@@ -176,7 +214,8 @@ WireError wire_error_from_errno(WireCommand cmd, int r) {
         case ENXIO:
                 return WIRE_ERROR_NO_SUCH_QUEUE;
         case EINVAL:
-                /* The only argument a wire request carries is the id. */
+                /* The parser has checked a call's queue name already, so
+                 * the argument the ACD refused is the id. */
                 return WIRE_ERROR_BAD_ID;
         case ESHUTDOWN:
         case EAGAIN:
@@ -224,7 +263,11 @@ int wire_error_message(WireError e, WireCommand cmd, const char *id, char *buf, 
                 r = id ? snprintf(buf, size, "No such call %s", id) : snprintf(buf, size, "No such call");
                 break;
         case WIRE_ERROR_NO_SUCH_QUEUE:
-                r = snprintf(buf, size, "No such queue");
+                /* Here id is the queue's name (see wire.h). */
+                r = id ? snprintf(buf, size, "No such queue %s", id) : snprintf(buf, size, "No such queue");
+                break;
+        case WIRE_ERROR_BAD_QUEUE:
+                r = snprintf(buf, size, "Bad queue name (1-%d printable ASCII characters, no spaces)", ACD_ID_MAX);
                 break;
         case WIRE_ERROR_INVALID_STATE:
                 if (id && (cmd == WIRE_COMMAND_ANSWER || cmd == WIRE_COMMAND_REJECT))

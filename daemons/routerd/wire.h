@@ -11,6 +11,13 @@
  * {"command":"status"}, {"command":"subscribe"} (an "id" there is ignored).
  * Other keys are ignored. The command is case-sensitive.
  *
+ * Extension (not in the seeds): "call" takes an optional "queue":"<name>",
+ * the named queue ([router] queues) the call waits in; absent or null means
+ * the default queue, as a seed client sends it. A queue name follows the id
+ * rule below but must be a JSON string: anything else (a number, "", more
+ * than 64 bytes, blanks) is bad_queue. On other commands "queue" is ignored
+ * like any other unknown key.
+ *
  * Ids follow acd_id_is_valid(): 1..64 bytes of graphic ASCII (0x21..0x7e).
  * Judgement call: a non-negative JSON integer is accepted as an id and taken
  * in its decimal form ({"id":1} is call "1"), because clients written
@@ -61,6 +68,7 @@ typedef enum WireError {
         WIRE_ERROR_EXISTS,           /* "exists": a live call has this id */
         WIRE_ERROR_UNAVAILABLE,      /* "unavailable": the router cannot serve now (shutting down) */
         WIRE_ERROR_INTERNAL,         /* "internal": out of memory or another local failure */
+        WIRE_ERROR_BAD_QUEUE,        /* "bad_queue": "queue" present but not a valid name */
         _WIRE_ERROR_MAX,
         _WIRE_ERROR_INVALID = -EINVAL,
 } WireError;
@@ -68,6 +76,7 @@ typedef enum WireError {
 typedef struct WireRequest {
         WireCommand command;
         char id[ACD_ID_MAX + 1];     /* "" for status and subscribe */
+        char queue[ACD_ID_MAX + 1];  /* call only: "" for the default queue */
 } WireRequest;
 
 const char *wire_command_to_string(WireCommand c);
@@ -96,9 +105,11 @@ WireError wire_error_from_errno(WireCommand cmd, int r);
 
 /*
  * The human line for an error, e.g. "No such operator C", "Operator A is not
- * ringing", "Call 1 already exists", "Request is not valid JSON". id may be
- * NULL or "" where there is none. Returns the length or -ENOBUFS;
- * WIRE_MESSAGE_MAX always suffices.
+ * ringing", "Call 1 already exists", "No such queue sales", "Request is not
+ * valid JSON". id names what the error is about: the call or operator id of
+ * the request, but the queue name for no_such_queue. It may be NULL or ""
+ * where there is none, and is echoed only when it is a valid id. Returns the
+ * length or -ENOBUFS; WIRE_MESSAGE_MAX always suffices.
  */
 #define WIRE_MESSAGE_MAX 192
 int wire_error_message(WireError e, WireCommand cmd, const char *id, char *buf, size_t size);

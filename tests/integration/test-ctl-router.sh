@@ -4,7 +4,11 @@
 #  - the D-Bus commands (call/answer/reject/hangup/operators/calls/status,
 #    -o json, exit statuses 1 and 2);
 #  - the shell over the TCP wire: the seed's lines, exactly, and a ring
-#    timeout's notice printed between two commands.
+#    timeout's notice printed between two commands;
+#  - named queues ([router] queues): a call placed into one over the wire
+#    ("queue" in the request), with `call --queue` (PlaceCallInQueue) and in
+#    the shell rings only that queue's members; unknown and bad queue names
+#    are refused and the connection stays usable.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir/build}"
@@ -45,7 +49,8 @@ free_port() {
         return 1
 }
 
-# start_routerd RING_TIMEOUT: a fresh routerd (operators A B, longest-idle).
+# start_routerd RING_TIMEOUT [OPERATORS [QUEUES]]: a fresh routerd
+# (operators A B unless given, longest-idle, no named queues unless given).
 start_routerd() {
         # routerd takes $CALLCENTER_ROUTER as its listen address: the
         # previous instance's must not leak into this one.
@@ -54,7 +59,8 @@ start_routerd() {
         cat >"$dir/callcenter.conf" <<CONF
 [router]
 listen = 127.0.0.1:$port
-operators = A B
+operators = ${2:-A B}
+queues = ${3:-}
 strategy = longest-idle
 ring_timeout = $1
 [database]
@@ -180,6 +186,83 @@ Call 30 ringing for operator B'
 check "shell: the ignored notice is printed as it arrives" -- test "$(head -n4 <<<"$out")" = "$want"
 check "  and the next command still works" -- test "$(sed -n '$p' <<<"$out")" = "Call 30 missed"
 [ "$(head -n4 <<<"$out")" = "$want" ] || { diag "got:"; printf '%s\n' "$out" | sed 's/^/#   /'; }
+stop_routerd
+
+# ---- named queues: C serves only "sales", A and B the default queue -------------------
+start_routerd 60s 'A B C' 'sales:C'
+wire() { python3 "$top_srcdir/tests/integration/router-wire.py" "${CALLCENTER_ROUTER##*:}" send "$@"; }
+# The "messages" of each JSON line on stdin, and "error=<code>" for refusals.
+messages() {
+        python3 -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    if r.get("ok") is False:
+        print("error=" + r["error"])
+    for m in r["messages"]:
+        print(m)'
+}
+out=$(printf '%s\n' \
+        '{"command":"call","id":"40","queue":"sales"}' \
+        '{"command":"call","id":"41","queue":"sales"}' \
+        '{"command":"call","id":"42"}' \
+        '{"command":"call","id":"43","queue":"nope"}' \
+        '{"command":"call","id":"43","queue":""}' \
+        '{"command":"call","id":"43","queue":5}' \
+        '{"command":"call","id":"43","queue":"a b"}' \
+        '{"command":"call","id":"44","queue":null}' \
+        '{"command":"call","id":"45","queue":"default"}' \
+        '{"command":"status"}' | wire --timeout 5 2>"$dir/stderr" | tee "$dir/queues.json" | messages)
+want='Call 40 received
+Call 40 ringing for operator C
+Call 41 received
+Call 41 waiting in queue
+Call 42 received
+Call 42 ringing for operator A
+error=no_such_queue
+No such queue nope
+error=bad_queue
+Bad queue name (1-64 printable ASCII characters, no spaces)
+error=bad_queue
+Bad queue name (1-64 printable ASCII characters, no spaces)
+error=bad_queue
+Bad queue name (1-64 printable ASCII characters, no spaces)
+Call 44 received
+Call 44 ringing for operator B
+Call 45 received
+Call 45 waiting in queue'
+check "wire: a call into \"sales\" rings only C; unknown and bad queues refused, connection usable" -- \
+        test "$(head -n 18 <<<"$out")" = "$want"
+[ "$(head -n 18 <<<"$out")" = "$want" ] || { diag "got:"; printf '%s\n' "$out" | sed 's/^/#   /'; }
+check "wire status: each call's queue; the refused call 43 was never placed" -- python3 -c 'import json,sys
+st=json.loads(sys.argv[1].splitlines()[-1])
+q={c["call"]: (c["state"], c["operator"], c["queue"]) for c in st["calls"]}
+assert q == {"40": ("ringing","C","sales"), "41": ("queued","","sales"), "42": ("ringing","A","default"),
+             "44": ("ringing","B","default"), "45": ("queued","","default")}, q' "$(cat "$dir/queues.json")"
+# Call 45 waits in the default queue although C is free later: C serves
+# only sales. Hanging up 40 frees C, which takes 41 (sales), not 45.
+expect "hangup 40: C takes the sales call 41, not the older default call 45" 0 \
+        $'Call 40 missed\nCall 41 ringing for operator C' -- cc hangup 40
+out=$(cc operators -o json)
+check "  C rings 41" -- grep -qx '{"operator":"C","state":"ringing","call":"41","status":"available"}' <<<"$out"
+expect "call --queue nope: refused" 1 '' -- cc call 50 --queue nope
+check "  with the router's message on stderr" -- grep -q 'No such queue nope' "$dir/stderr"
+expect "call --queue '': usage" 2 '' -- cc call 50 --queue ''
+expect "call -q without a name: usage" 2 '' -- cc call 50 -q
+expect "call 50 -q sales: waits, C is ringing" 0 $'Call 50 received\nCall 50 waiting in queue' -- cc call 50 -q sales
+expect "hangup 41: C is free and takes 50" 0 $'Call 41 missed\nCall 50 ringing for operator C' -- cc hangup 41
+out=$(cc operators -o json)
+check "  C rings 50" -- grep -qx '{"operator":"C","state":"ringing","call":"50","status":"available"}' <<<"$out"
+expect "hangup 50: nothing waits in sales, C stays free (45 is not its call)" 0 'Call 50 missed' -- cc hangup 50
+expect "call 51 --queue sales rings C" 0 $'Call 51 received\nCall 51 ringing for operator C' -- cc call 51 --queue sales
+expect "call --queue -o json: the queue in the object" 0 \
+        '{"call":"52","state":"queued","operator":"","queue":"sales"}' -- cc call 52 --queue=sales -o json
+expect "shell: call --queue over the wire" 0 \
+'Call 53 received
+Call 53 waiting in queue
+No such queue nope
+Call 54 received
+Call 54 waiting in queue' -- bash -c 'printf "%s\n" "call 53 --queue sales" "call 54 -q nope" "call 54" quit | "$0" --user shell' "$ctl"
 stop_routerd
 
 done_testing

@@ -15,6 +15,7 @@
 #  - events reach eventd over /run/callcenter and land in PostgreSQL;
 #  - systemctl restart callcenter-routerd while clients connect in a loop:
 #    zero refused connections, and the queue is the same afterwards;
+#  - systemctl reload callcenter-routerd applies a changed ring timeout;
 #  - systemctl kill -s KILL: systemd restarts the daemon (Restart=on-failure).
 #
 # Needs root, systemd-nspawn, nsenter and debootstrap, and a Debian mirror the
@@ -252,6 +253,22 @@ ok $? "the calls and the queue are intact after the restart"
 [ "$after" = "$before" ] || diag "after: $after"
 [ "$(IN systemctl show -P MainPID callcenter-routerd)" != "$pid_before" ]
 ok $? "routerd runs with a new pid"
+
+# --- 8b. reload -------------------------------------------------------------------------------
+# A drop-in changes the ring timeout; systemctl reload (ExecReload= sends
+# SIGHUP, routerd answers RELOADING=1 ... READY=1) applies it in place.
+pid_before=$(IN systemctl show -P MainPID callcenter-routerd)
+IN sh -c 'printf "[router]\nring_timeout=7s\n" >/etc/callcenter/callcenter.conf.d/20-reload.conf'
+out=$(IN systemctl reload callcenter-routerd 2>&1)
+ok $? "systemctl reload callcenter-routerd"
+[ -z "$out" ] || diag "$out"
+ring7() { [ "$(IN busctl get-property $R RingTimeoutUSec)" = "t 7000000" ]; }
+wait_for 10 ring7
+ok $? "after the reload: RingTimeoutUSec is 7 s"
+like "$(IN journalctl -b -u callcenter-routerd --no-pager -o cat | grep 'Reloaded configuration')" \
+        'ring_timeout 10s -> 7s' "journal: what the reload changed"
+is "$(IN systemctl show -P MainPID callcenter-routerd)" "$pid_before" "...in the same process"
+is "$(IN systemctl is-active callcenter-routerd)" active "...which is active (READY=1 after RELOADING=1)"
 
 # --- 9. SIGKILL: systemd restarts it --------------------------------------------------------------
 for u in callcenter-routerd callcenter-eventd callcenter-taskd; do

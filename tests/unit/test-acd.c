@@ -6,6 +6,10 @@
  * run against one AcdState. Commands:
  *   call ID [QUEUE] | answer OP | reject OP | hangup ID | timeout
  *   add OP [QUEUE...] | remove OP | status OP STATUS | addq NAME STRATEGY
+ *   join OP [QUEUE...]  (acd_set_operator_queues) | rmq NAME | setq NAME STRATEGY
+ *   set KEY=VALUE...    (acd_set_config; times in seconds)
+ *   opq OP              -> "sales,default": the operator's queues
+ *   queues              -> "default/longest-idle:2 sales/top-down:1" (strategy, members)
  *   deadline            -> the next deadline in seconds, or "inf"
  *   ops                 -> "A=available B=ringing:2 ..." (configured order)
  *   calls               -> "3=queued/2 2=ringing@B/4 ..." (waited, whole seconds)
@@ -182,6 +186,66 @@ static void step_run(AcdState *a, usec_t t, const char *cmd, bool all_events, ch
                 r = acd_set_status(a, w[1], acd_operator_status_from_string(w[2]), t, &ev);
         else if (strcmp(w[0], "addq") == 0)
                 r = acd_add_queue(a, w[1], acd_strategy_from_string(w[2]));
+        else if (strcmp(w[0], "rmq") == 0)
+                r = acd_remove_queue(a, w[1], t, &ev);
+        else if (strcmp(w[0], "setq") == 0)
+                r = acd_set_queue_strategy(a, w[1], acd_strategy_from_string(w[2]));
+        else if (strcmp(w[0], "join") == 0) {
+                const char *qs[8] = {};
+
+                for (size_t i = 2; i < n; i++)
+                        qs[i - 2] = w[i];
+                r = acd_set_operator_queues(a, w[1], n > 2 ? qs : NULL, t, &ev);
+        } else if (strcmp(w[0], "set") == 0) {
+                AcdConfig c = *acd_get_config(a);
+
+                /* set KEY=VALUE...: times in whole seconds */
+                for (size_t i = 1; i < n; i++) {
+                        char *v = strchr(w[i], '=');
+
+                        if (!v)
+                                continue;
+                        *v++ = 0;
+                        if (strcmp(w[i], "strategy") == 0)
+                                c.strategy = acd_strategy_from_string(v);
+                        else if (strcmp(w[i], "ring_timeout") == 0)
+                                c.ring_timeout = S(atof(v));
+                        else if (strcmp(w[i], "reject_delay") == 0)
+                                c.reject_delay = S(atof(v));
+                        else if (strcmp(w[i], "no_answer_delay") == 0)
+                                c.no_answer_delay = S(atof(v));
+                        else if (strcmp(w[i], "wrap_up") == 0)
+                                c.wrap_up = S(atof(v));
+                        else if (strcmp(w[i], "max_no_answer") == 0)
+                                c.max_no_answer = (unsigned) atoi(v);
+                        else if (strcmp(w[i], "service_level") == 0)
+                                c.service_level = S(atof(v));
+                }
+                r = acd_set_config(a, &c);
+        } else if (strcmp(w[0], "opq") == 0) {
+                const char **l = NULL;
+
+                r = acd_get_operator_queues(a, w[1], &l);
+                if (r < 0) {
+                        snprintf(buf, size, "%s", errno_name(r));
+                        return;
+                }
+                for (size_t i = 0; l[i]; i++)
+                        append(buf, size, ",", l[i]);
+                free(l);
+                return;
+        } else if (strcmp(w[0], "queues") == 0) {
+                for (size_t i = 0; i < acd_queue_count(a); i++) {
+                        AcdQueueStats st;
+                        char item[256];
+
+                        (void) acd_queue_get_stats(a, acd_queue_name(a, i), t, &st);
+                        snprintf(item, sizeof(item), "%s/%s:%zu", acd_queue_name(a, i),
+                                 acd_strategy_to_string(st.strategy), st.members);
+                        append(buf, size, " ", item);
+                }
+                return;
+        }
         else if (strcmp(w[0], "deadline") == 0) {
                 usec_t d = acd_next_deadline(a);
 
@@ -811,6 +875,192 @@ static void test_queues(void) {
         RUN("queues", &c, steps);
 }
 
+/* ---- reconfiguration (routerd's reload) ---- */
+
+/* New settings apply to later decisions; running deadlines keep theirs. */
+static void test_reload_settings(void) {
+        AcdConfig c = config();
+        static const Step steps[] = {
+                { S(0), "add A", "" },
+                { S(0), "add B", "" },
+                { S(1), "call 1", "Call 1 received|Call 1 ringing for operator A" },
+                { S(2), "set ring_timeout=5 wrap_up=3", "" },
+                /* The ring in progress keeps its 10 s; the next one gets 5 s. */
+                { S(2), "deadline", "11" },
+                { S(3), "call 2", "Call 2 received|Call 2 ringing for operator B" },
+                { S(3), "deadline", "8" },
+                { S(4), "answer A", "Call 1 answered by operator A" },
+                { S(5), "hangup 1", "Call 1 finished and operator A available" },
+                { S(5), "ops", "A=wrap-up B=ringing:2" },
+                /* B's ring and A's wrap-up end together: A takes call 2. */
+                { S(8), "timeout", "Call 2 ignored by operator B|Call 2 ringing for operator A" },
+                { S(8), "deadline", "13" },
+                /* A idle since 9, B since 8: longest-idle would pick B. */
+                { S(9), "hangup 2", "Call 2 missed" },
+                { S(10), "set strategy=top-down", "" },
+                { S(10), "call 3", "Call 3 received|Call 3 ringing for operator A" },
+                { S(10), "set ring_timeout=0", "!EINVAL" },
+                { S(10), "set strategy=nosuch", "!EINVAL" },
+                { S(10), "queues", "default/top-down:2" },
+                /* And back: B, idle since 8, before A, idle since 11. */
+                { S(11), "hangup 3", "Call 3 missed" },
+                { S(11), "set strategy=longest-idle", "" },
+                { S(11), "call 4", "Call 4 received|Call 4 ringing for operator B" },
+                { S(12), "set reject_delay=2 max_no_answer=1", "" },
+                { S(12), "reject B", "Call 4 rejected by operator B|Call 4 ringing for operator A" },
+                { S(12), "ops", "A=ringing:4 B=delayed" },
+                { S(12), "deadline", "14" },
+                /* B's delay ends at 14; A's ring times out at 17 and, with
+                 * max_no_answer=1 now, pauses A. */
+                { S(17), "timeout", "Call 4 ignored by operator A|Call 4 ringing for operator B" },
+                { S(17), "ops", "A=paused B=ringing:4" },
+                /* Call 4 waited 7 s: outside a 5 s service level. */
+                { S(17), "set service_level=5", "" },
+                { S(18), "answer B", "Call 4 answered by operator B" },
+                { S(18), "stats", "w=0 r=0 t=1 rx=4 ans=2 in=1 ab=2 rej=1 ign=2 avg=5" },
+        };
+
+        RUN("reload settings", &c, steps);
+}
+
+/* Membership changes act on the next routing decision. */
+static void test_reload_membership(void) {
+        AcdConfig c = config();
+        static const Step steps[] = {
+                { S(0), "addq sales longest-idle", "" },
+                { S(0), "add A", "" },
+                { S(0), "add B sales", "" },
+                { S(1), "call 1 sales", "Call 1 received|Call 1 ringing for operator B" },
+                { S(2), "call 2 sales", "Call 2 received|Call 2 waiting in queue" },
+                /* A, available, joins sales: it takes the waiting call at once. */
+                { S(3), "join A default sales", "~ringing:2:A:sales state:A=ringing/available:2" },
+                { S(3), "opq A", "default,sales" },
+                { S(3), "queues", "default/longest-idle:1 sales/longest-idle:2" },
+                /* B leaves sales while ringing: the call keeps ringing... */
+                { S(4), "join B", "" },
+                { S(4), "opq B", "default" },
+                { S(4), "ops", "A=ringing:2 B=ringing:1" },
+                /* ...and, refused, goes back to sales, which B no longer serves. */
+                { S(5), "reject B", "Call 1 rejected by operator B|Call 1 waiting in queue" },
+                { S(5), "ops", "A=ringing:2 B=available" },
+                { S(6), "call 3", "Call 3 received|Call 3 ringing for operator B" },
+                { S(7), "hangup 2", "Call 2 missed|Call 1 ringing for operator A" },
+                /* Errors change nothing. */
+                { S(7), "join C", "!ENOENT" },
+                { S(7), "join A nosuch", "!ENXIO" },
+                { S(7), "join A sales sales", "!EINVAL" },
+                { S(7), "join A bad\x7f", "!EINVAL" },
+                { S(7), "opq A", "default,sales" },
+                { S(7), "opq C", "!ENOENT" },
+                /* The same list again: nothing happens. */
+                { S(7), "join A default sales", "" },
+                { S(7), "join A sales", "" },
+                { S(7), "queues", "default/longest-idle:1 sales/longest-idle:1" },
+                /* A paused joins default: no call for it. */
+                { S(8), "answer A", "Call 1 answered by operator A" },
+                { S(9), "call 4", "Call 4 received|Call 4 waiting in queue" },
+                { S(9), "hangup 1", "Call 1 finished and operator A available" },
+                { S(9), "status A paused", "" },
+                { S(10), "join A sales default", "" },
+                { S(11), "status A available", "Call 4 ringing for operator A" },
+        };
+
+        RUN("reload membership", &c, steps);
+}
+
+/* Joining keeps the operator's longest-idle time and round-robin turn. */
+static void test_reload_keys_kept(void) {
+        AcdConfig c = config();
+        static const Step idle[] = {
+                { S(0), "addq sales longest-idle", "" },
+                { S(0), "add A", "" },
+                { S(0), "add B", "" },
+                { S(1), "call 1", "Call 1 received|Call 1 ringing for operator A" },
+                { S(2), "hangup 1", "Call 1 missed" },
+                /* B has been idle since 0, A since 2. */
+                { S(3), "join A sales", "" },
+                { S(3), "join B sales", "" },
+                { S(4), "call 2 sales", "Call 2 received|Call 2 ringing for operator B" },
+        };
+        static const Step rr[] = {
+                { S(0), "addq rr round-robin", "" },
+                { S(0), "add A rr", "" },
+                { S(0), "add B rr", "" },
+                { S(1), "call 1 rr", "Call 1 received|Call 1 ringing for operator A" },
+                { S(1), "hangup 1", "Call 1 missed" },
+                { S(2), "call 2 rr", "Call 2 received|Call 2 ringing for operator B" },
+                { S(2), "hangup 2", "Call 2 missed" },
+                { S(3), "call 3 rr", "Call 3 received|Call 3 ringing for operator A" },
+                /* A stays in rr (and joins default) while ringing: B's
+                 * turn is next once A is free again. */
+                { S(4), "join A default rr", "" },
+                { S(4), "hangup 3", "Call 3 missed" },
+                { S(5), "call 4 rr", "Call 4 received|Call 4 ringing for operator B" },
+                /* A strategy change re-orders the operators in place. */
+                { S(5), "hangup 4", "Call 4 missed" },
+                { S(6), "setq rr top-down", "" },
+                { S(6), "call 5 rr", "Call 5 received|Call 5 ringing for operator A" },
+                { S(6), "setq rr nosuch", "!EINVAL" },
+                { S(6), "setq nosuch top-down", "!ENXIO" },
+                { S(6), "setq default random", "" },
+                { S(6), "queues", "default/random:1 rr/top-down:2" },
+        };
+
+        RUN("reload keeps longest-idle", &c, idle);
+        RUN("reload keeps round-robin", &c, rr);
+}
+
+/* A removed queue hands its calls to the default queue. */
+static void test_reload_remove_queue(void) {
+        AcdConfig c = config();
+        static const Step steps[] = {
+                { S(0), "addq sales top-down", "" },
+                { S(0), "add A sales", "" },
+                { S(0), "add B", "" },
+                { S(1), "call 1 sales", "Call 1 received|Call 1 ringing for operator A" },
+                { S(2), "call 2", "Call 2 received|Call 2 ringing for operator B" },
+                { S(3), "call 3 sales", "Call 3 received|Call 3 waiting in queue" },
+                { S(4), "call 4", "Call 4 received|Call 4 waiting in queue" },
+                { S(5), "call 5 sales", "Call 5 received|Call 5 waiting in queue" },
+                { S(6), "rmq sales", "!EBUSY" },
+                { S(6), "rmq default", "!EINVAL" },
+                { S(6), "rmq nosuch", "!ENXIO" },
+                { S(6), "join A", "" },
+                /* Waiting calls merge into the default queue by arrival. */
+                { S(6), "rmq sales", "~queued:3::default queued:5::default" },
+                { S(6), "queues", "default/longest-idle:2" },
+                { S(6), "stats sales", "!ENXIO" },
+                { S(6), "calls", "3=queued/3 4=queued/2 5=queued/1 1=ringing@A/5 2=ringing@B/4" },
+                /* The ringing call of sales, refused, is back in front in
+                 * default (A is the only one eligible). */
+                { S(7), "reject A", "Call 1 rejected by operator A|Call 1 ringing for operator A" },
+                { S(8), "hangup 2", "Call 2 missed|Call 3 ringing for operator B" },
+                { S(8), "stats", "w=2 r=2 t=0 rx=2 ans=0 in=0 ab=1 rej=1 ign=0 avg=0" },
+                { S(8), "addq sales round-robin", "" },
+                { S(8), "queues", "default/longest-idle:2 sales/round-robin:0" },
+        };
+        static const Step busy[] = {
+                { S(0), "addq vip top-down", "" },
+                { S(0), "add A vip", "" },
+                { S(0), "add B", "" },
+                { S(0), "status B paused", "" },
+                { S(1), "call 1 vip", "Call 1 received|Call 1 ringing for operator A" },
+                { S(2), "answer A", "Call 1 answered by operator A" },
+                { S(3), "call 2 vip", "Call 2 received|Call 2 waiting in queue" },
+                { S(4), "join A", "" },
+                { S(5), "status B available", "" },
+                /* An operator of the default queue takes the moved call at once. */
+                { S(5), "rmq vip", "Call 2 ringing for operator B" },
+                { S(5), "stats", "w=0 r=1 t=1 rx=0 ans=0 in=0 ab=0 rej=0 ign=0 avg=0" },
+                { S(6), "hangup 1", "Call 1 finished and operator A available" },
+                { S(6), "stats", "w=0 r=1 t=0 rx=0 ans=0 in=0 ab=0 rej=0 ign=0 avg=0" },
+                { S(7), "answer B", "Call 2 answered by operator B" },
+        };
+
+        RUN("reload removes a queue", &c, steps);
+        RUN("reload removes a queue with a busy call", &c, busy);
+}
+
 static void test_status(void) {
         AcdConfig c = config();
         static const Step steps[] = {
@@ -1146,6 +1396,32 @@ static bool check_invariants(AcdState *a, usec_t now, char *why, size_t size) {
         }
         if (available != acd_operators_available(a))
                 FAIL("available %zu != %zu", acd_operators_available(a), available);
+
+        /* Each queue's member and eligible counts agree with the
+         * operators' queue lists (membership changes keep them in step). */
+        for (size_t q = 0; q < acd_queue_count(a); q++) {
+                const char *name = acd_queue_name(a, q);
+                size_t members = 0, eligible = 0;
+                AcdQueueStats st;
+
+                for (size_t i = 0; i < n_ops; i++) {
+                        const char **l = NULL;
+
+                        if (acd_get_operator_queues(a, ops[i].id, &l) < 0)
+                                FAIL("operator queues of %s", ops[i].id);
+                        for (size_t j = 0; l[j]; j++)
+                                if (strcmp(l[j], name) == 0) {
+                                        members++;
+                                        if (ops[i].state == ACD_OPERATOR_AVAILABLE)
+                                                eligible++;
+                                }
+                        free(l);
+                }
+                (void) acd_queue_get_stats(a, name, now, &st);
+                if (st.members != members || st.available != eligible)
+                        FAIL("queue %s: %zu/%zu members, %zu/%zu available", name, st.members, members,
+                             st.available, eligible);
+        }
         if (min_deadline != acd_next_deadline(a))
                 FAIL("next deadline");
 
@@ -1225,6 +1501,27 @@ static void test_random_walk(void) {
                                         if (acd_remove_operator(a, op, now, &ev) >= 0)
                                                 (void) acd_add_operator(a, op, rnd(2) ? NULL : (const char *const[]) { "q2", NULL },
                                                                         ACD_STATUS_AVAILABLE, now, &ev);
+                                } else if (rnd(4) == 0) {
+                                        /* A reload: new queue sets, strategies,
+                                         * sometimes q2 dropped and made again. */
+                                        static const char *const only_q2[] = { "q2", NULL };
+                                        static const char *const both[] = { "default", "q2", NULL };
+                                        static const char *const both_rev[] = { "q2", "default", NULL };
+                                        static const char *const *const sets[] = { NULL, only_q2, both, both_rev };
+
+                                        (void) acd_set_operator_queues(a, op, sets[rnd(ELEMENTSOF(sets))], now, &ev);
+                                        if (rnd(4) == 0)
+                                                (void) acd_set_queue_strategy(a, rnd(2) ? "q2" : NULL,
+                                                                              rnd(_ACD_STRATEGY_MAX));
+                                        if (rnd(8) == 0) {
+                                                for (size_t k = 0; k < ELEMENTSOF(opnames); k++)
+                                                        (void) acd_set_operator_queues(a, opnames[k], NULL, now, &ev);
+                                                if (acd_remove_queue(a, "q2", now, &ev) < 0 ||
+                                                    acd_add_queue(a, "q2", rnd(_ACD_STRATEGY_MAX)) < 0) {
+                                                        failures++;
+                                                        diag("variant %d step %d: removing q2 failed", variant, i);
+                                                }
+                                        }
                                 }
                                 break;
                         default:
@@ -1331,6 +1628,10 @@ int main(void) {
         test_random();
         test_queues();
         test_status();
+        test_reload_settings();
+        test_reload_membership();
+        test_reload_keys_kept();
+        test_reload_remove_queue();
         test_stats();
         test_recovery();
         test_format();

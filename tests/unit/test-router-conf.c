@@ -4,10 +4,12 @@
  * quoting of the store and the id map, table-driven.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "daemons/routerd/conf.h"
 #include "libshared/cleanup.h"
@@ -166,8 +168,84 @@ static void test_idmap(void) {
         ok(idmap_free(NULL) == NULL, "idmap_free(NULL)");
 }
 
+/* Load text as a configuration file into c. */
+static int load_text(RouterdConfig *c, const char *text) {
+        char path[] = "/tmp/test-router-conf.XXXXXX";
+        int fd, r;
+        FILE *f;
+
+        fd = mkstemp(path);
+        if (fd < 0)
+                return -errno;
+        f = fdopen(fd, "w");
+        if (!f) {
+                close(fd);
+                unlink(path);
+                return -errno;
+        }
+        fputs(text, f);
+        fclose(f);
+        r = routerd_config_load(c, path);
+        unlink(path);
+        return r;
+}
+
+static void test_reload_diff(void) {
+        static const char *const base =
+                "[database]\nurl=postgresql:///a\n[events]\npublish=\n"
+                "[router]\nlisten=127.0.0.1:5678\noperators=A B\nqueues=sales:A\n";
+        RouterdConfig a = {}, b = {};
+        _cleanup_(freep) char *applied = NULL, *restart = NULL;
+        char text[1024];
+
+        /* The environment would override what the files say. */
+        unsetenv("CALLCENTER_DATABASE_URL");
+        unsetenv("CALLCENTER_ROUTER");
+        unsetenv("CALLCENTER_EVENTS");
+        unsetenv("CALLCENTER_EVENTS_PUBLISH");
+
+        ok(router_config_key_reloadable("ring_timeout"), "ring_timeout is reloadable");
+        ok(router_config_key_reloadable("queues"), "queues is reloadable");
+        ok(!router_config_key_reloadable("listen"), "listen is not");
+        ok(!router_config_key_reloadable("output_buffer_max"), "output_buffer_max is not");
+
+        is_int(load_text(&a, base), 0, "load the first file");
+        is_int(load_text(&b, base), 0, "load the same again");
+        is_int(routerd_config_diff(&a, &b, &applied, &restart), 0, "diff");
+        is_str(applied, "", "same file: nothing applied");
+        is_str(restart, "", "same file: nothing needs a restart");
+        routerd_config_done(&b);
+        free(applied);
+        free(restart);
+        applied = restart = NULL;
+
+        snprintf(text, sizeof text, "%s%s", base,
+                 "ring_timeout=5s\nstrategy=top-down\nqueues=sales:A,B support/random:B\n"
+                 "wrap_up=1500ms\nmax_no_answer=3\nlisten=127.0.0.1:6000\noutput_buffer_max=1M\n"
+                 "[database]\nurl=postgresql://user:secret@db/cc\n[events]\nhwm=5\n");
+        is_int(load_text(&b, text), 0, "load a changed file");
+        is_int(routerd_config_diff(&a, &b, &applied, &restart), 0, "diff");
+        is_str(applied,
+               "queues \"sales:A\" -> \"sales:A,B support/random:B\", strategy longest-idle -> top-down, "
+               "ring_timeout 10s -> 5s, wrap_up 0 -> 1500ms, max_no_answer 0 -> 3",
+               "applied: old -> new, in table order");
+        is_str(restart, "[database] url, [events] hwm, listen, output_buffer_max",
+               "restart: names only (no password in the log)");
+
+        /* next keeps what is in effect for the keys a reload leaves. */
+        routerd_config_keep_restart_values(&b, &a);
+        is_str(b.router.listen, "127.0.0.1:5678", "listen carried over");
+        is_str(b.database.url, "postgresql:///a", "[database] carried over");
+        ok(b.router.output_buffer_max == 4u << 20, "output_buffer_max carried over");
+        is_str(b.router.queues[1], "support/random:B", "queues from the new file");
+        is_str(a.router.listen, "127.0.0.1:6000", "the old struct got the new listen (freed with it)");
+        routerd_config_done(&a);
+        routerd_config_done(&b);
+}
+
 int main(void) {
         plan_no_plan();
+        test_reload_diff();
         test_queue_specs();
         test_listen();
         test_sql_quote();

@@ -16,7 +16,8 @@
 #include "json-util.h"
 #include "tests/tap.h"
 
-/* Expected outcome: "call 1" (command and id), "status" or "!bad_json". */
+/* Expected outcome: "call 1" (command and id), "call 1 queue=sales",
+ * "status" or "!bad_json". */
 typedef struct ParseCase {
         const char *line;
         size_t len;                  /* 0: strlen(line) */
@@ -48,6 +49,8 @@ static void render_parse(const char *line, size_t len, char *buf, size_t size) {
 
         if (r < 0)
                 snprintf(buf, size, "!%s%s", wire_error_to_string(e) ?: "?", r == -EBADMSG ? "" : " (bad errno)");
+        else if (req.queue[0])
+                snprintf(buf, size, "%s %s queue=%s", wire_command_to_string(req.command), req.id, req.queue);
         else if (req.id[0])
                 snprintf(buf, size, "%s %s", wire_command_to_string(req.command), req.id);
         else
@@ -99,6 +102,32 @@ static void test_parse(void) {
                   "call 1234567890123456789012345678901234567890123456789012345678901234" },
                 { "{\"command\":\"call\",\"id\":\"12345678901234567890123456789012345678901234567890123456789012345\"}", 0,
                   "!bad_id" },
+                /* The optional queue of a call (an extension of the
+                 * seeds' format): absent or null is the default queue. */
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":\"sales\"}", 0, "call 1 queue=sales" },
+                { "{\"queue\":\"sales\",\"id\":5,\"command\":\"call\"}", 0, "call 5 queue=sales" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":\"default\"}", 0, "call 1 queue=default" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":\"\\u0073ales\"}", 0, "call 1 queue=sales" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":null}", 0, "call 1" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":\"1234567890123456789012345678901234567890123456789012345678901234\"}", 0,
+                  "call 1 queue=1234567890123456789012345678901234567890123456789012345678901234" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":\"12345678901234567890123456789012345678901234567890123456789012345\"}", 0,
+                  "!bad_queue" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":\"\"}", 0, "!bad_queue" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":\"a b\"}", 0, "!bad_queue" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":\"sales\\n\"}", 0, "!bad_queue" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":\"a\\u0000b\"}", 0, "!bad_queue" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":\"caf\\u00e9\"}", 0, "!bad_queue" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":7}", 0, "!bad_queue" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":true}", 0, "!bad_queue" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":[\"sales\"]}", 0, "!bad_queue" },
+                { "{\"command\":\"call\",\"id\":\"1\",\"queue\":{}}", 0, "!bad_queue" },
+                /* The id is checked first; other commands ignore "queue". */
+                { "{\"command\":\"call\",\"id\":\"a b\",\"queue\":\"\"}", 0, "!bad_id" },
+                { "{\"command\":\"call\",\"queue\":\"sales\"}", 0, "!missing_id" },
+                { "{\"command\":\"answer\",\"id\":\"A\",\"queue\":\"sales\"}", 0, "answer A" },
+                { "{\"command\":\"hangup\",\"id\":\"1\",\"queue\":7}", 0, "hangup 1" },
+                { "{\"command\":\"status\",\"queue\":\"\"}", 0, "status" },
                 /* Missing things. */
                 { "{\"command\":\"call\"}", 0, "!missing_id" },
                 { "{\"command\":\"answer\",\"id\":null}", 0, "!missing_id" },
@@ -162,7 +191,7 @@ static void test_parse(void) {
 static void test_parse_long(void) {
         char *line, out[256];
         size_t n;
-        WireRequest req = { .command = WIRE_COMMAND_STATUS, .id = "untouched" };
+        WireRequest req = { .command = WIRE_COMMAND_STATUS, .id = "untouched", .queue = "untouched" };
         WireError e = WIRE_ERROR_INTERNAL;
 
         /* A valid request padded to exactly the limit parses; one more byte
@@ -188,8 +217,15 @@ static void test_parse_long(void) {
 
         /* On failure nothing is written to ret. */
         ok(wire_parse_request("[]", 2, &req, &e) == -EBADMSG && e == WIRE_ERROR_NOT_OBJECT &&
-           req.command == WIRE_COMMAND_STATUS && strcmp(req.id, "untouched") == 0,
+           req.command == WIRE_COMMAND_STATUS && strcmp(req.id, "untouched") == 0 &&
+           strcmp(req.queue, "untouched") == 0,
            "parse: ret untouched on failure");
+        ok(wire_parse_request(L("{\"command\":\"call\",\"id\":\"1\",\"queue\":1}"), &req, &e) == -EBADMSG &&
+           e == WIRE_ERROR_BAD_QUEUE && strcmp(req.id, "untouched") == 0 && strcmp(req.queue, "untouched") == 0,
+           "parse: ret untouched on a bad queue");
+        ok(wire_parse_request(L("{\"command\":\"call\",\"id\":\"1\",\"queue\":\"q\"}"), &req, &e) == 0 &&
+           wire_parse_request(L("{\"command\":\"call\",\"id\":\"2\"}"), &req, &e) == 0 && req.queue[0] == 0,
+           "parse: no queue left over from an earlier request");
         ok(wire_parse_request("[]", 2, &req, NULL) == -EBADMSG, "parse: ret_error may be NULL");
         ok(wire_parse_request(NULL, 1, &req, &e) == -EINVAL, "parse: NULL line refused");
         free(line);
@@ -313,7 +349,9 @@ static void test_errors(void) {
                 { WIRE_COMMAND_ANSWER, -EBUSY, "invalid_state", "A", "Operator A is not ringing" },
                 { WIRE_COMMAND_REJECT, -EBUSY, "invalid_state", "B", "Operator B is not ringing" },
                 { WIRE_COMMAND_CALL, -EEXIST, "exists", "1", "Call 1 already exists" },
-                { WIRE_COMMAND_CALL, -ENXIO, "no_such_queue", "1", "No such queue" },
+                /* For no_such_queue the subject is the queue's name. */
+                { WIRE_COMMAND_CALL, -ENXIO, "no_such_queue", "sales", "No such queue sales" },
+                { WIRE_COMMAND_CALL, -ENXIO, "no_such_queue", "a b", "No such queue" },
                 { WIRE_COMMAND_CALL, -EINVAL, "bad_id", "1", "Bad id (1-64 printable ASCII characters, no spaces)" },
                 { WIRE_COMMAND_CALL, -ENOMEM, "internal", "1", "Internal error" },
                 { WIRE_COMMAND_CALL, -ESHUTDOWN, "unavailable", "1", "Router unavailable, try again later" },
@@ -338,6 +376,9 @@ static void test_errors(void) {
                    "every code has a message: %s", wire_error_to_string(e));
                 is_int(wire_error_from_string(wire_error_to_string(e)), e, "code round trip %s", wire_error_to_string(e));
         }
+        ok(wire_error_message(WIRE_ERROR_BAD_QUEUE, WIRE_COMMAND_CALL, "x", buf, sizeof(buf)) > 0 &&
+           strcmp(buf, "Bad queue name (1-64 printable ASCII characters, no spaces)") == 0, "message for bad_queue");
+        is_str(wire_error_to_string(WIRE_ERROR_BAD_QUEUE), "bad_queue", "code bad_queue");
         is_int(wire_error_message(WIRE_ERROR_BAD_ID, WIRE_COMMAND_CALL, NULL, buf, 8), -ENOBUFS, "message: short buffer");
         is_int(wire_error_message(_WIRE_ERROR_MAX, WIRE_COMMAND_CALL, NULL, buf, sizeof(buf)), -EINVAL,
                "message: bad code");
@@ -458,6 +499,20 @@ static void test_roundtrip(void) {
                   "{\"ok\":false,\"error\":\"no_such_operator\",\"messages\":[\"No such operator Z\"]}" },
                 { "not json", "{\"ok\":false,\"error\":\"bad_json\",\"messages\":[\"Request is not valid JSON\"]}" },
                 { "{\"command\":\"hangup\",\"id\":\"3\"}", "{\"ok\":true,\"messages\":[\"Call 3 missed\"]}" },
+                /* Named queues: C serves only "sales"; A and B only the
+                 * default queue, where seed clients' calls go. */
+                { "{\"command\":\"call\",\"id\":\"5\",\"queue\":\"sales\"}",
+                  "{\"ok\":true,\"messages\":[\"Call 5 received\",\"Call 5 ringing for operator C\"]}" },
+                { "{\"command\":\"call\",\"id\":\"6\",\"queue\":\"sales\"}",
+                  "{\"ok\":true,\"messages\":[\"Call 6 received\",\"Call 6 waiting in queue\"]}" },
+                { "{\"command\":\"call\",\"id\":\"7\",\"queue\":\"nope\"}",
+                  "{\"ok\":false,\"error\":\"no_such_queue\",\"messages\":[\"No such queue nope\"]}" },
+                { "{\"command\":\"call\",\"id\":\"7\",\"queue\":\"\"}",
+                  "{\"ok\":false,\"error\":\"bad_queue\",\"messages\":[\"Bad queue name (1-64 printable ASCII characters, no spaces)\"]}" },
+                { "{\"command\":\"call\",\"id\":\"7\",\"queue\":\"default\"}",
+                  "{\"ok\":true,\"messages\":[\"Call 7 received\",\"Call 7 ringing for operator A\"]}" },
+                { "{\"command\":\"reject\",\"id\":\"C\"}",
+                  "{\"ok\":true,\"messages\":[\"Call 5 rejected by operator C\",\"Call 5 ringing for operator C\"]}" },
         };
         AcdConfig cfg;
         AcdState *a = NULL;
@@ -468,6 +523,8 @@ static void test_roundtrip(void) {
                 return (void) ok(0, "acd_new");
         (void) acd_add_operator(a, "A", NULL, ACD_STATUS_AVAILABLE, 0, NULL);
         (void) acd_add_operator(a, "B", NULL, ACD_STATUS_AVAILABLE, 0, NULL);
+        (void) acd_add_queue(a, "sales", ACD_STRATEGY_LONGEST_IDLE);
+        (void) acd_add_operator(a, "C", (const char *const[]) { "sales", NULL }, ACD_STATUS_AVAILABLE, 0, NULL);
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
                 usec_t now = (i + 1) * USEC_PER_SEC;
@@ -480,7 +537,9 @@ static void test_roundtrip(void) {
                 r = wire_parse_request(table[i].request, strlen(table[i].request), &req, &e);
                 if (r == 0) {
                         switch (req.command) {
-                        case WIRE_COMMAND_CALL: r = acd_place_call(a, req.id, NULL, now, &ev); break;
+                        case WIRE_COMMAND_CALL:
+                                r = acd_place_call(a, req.id, req.queue[0] ? req.queue : NULL, now, &ev);
+                                break;
                         case WIRE_COMMAND_ANSWER: r = acd_answer(a, req.id, now, &ev, NULL); break;
                         case WIRE_COMMAND_REJECT: r = acd_reject(a, req.id, now, &ev, NULL); break;
                         case WIRE_COMMAND_HANGUP: r = acd_hangup(a, req.id, now, &ev); break;
@@ -488,7 +547,9 @@ static void test_roundtrip(void) {
                         }
                         if (r < 0) {
                                 e = wire_error_from_errno(req.command, r);
-                                (void) wire_error_message(e, req.command, req.id, msg, sizeof(msg));
+                                (void) wire_error_message(e, req.command,
+                                                          e == WIRE_ERROR_NO_SUCH_QUEUE ? req.queue : req.id,
+                                                          msg, sizeof(msg));
                                 r = wire_format_error(e, msg, &reply);
                         } else
                                 r = wire_format_events_reply(&ev, 0, &reply);
