@@ -1,7 +1,8 @@
-# libshared core: time, JSON, event envelope, configuration, daemon glue.
+# libshared core: time, hash tables, JSON, event envelope, configuration, daemon glue.
 libshared_core_sources = \
 	libshared/time-util.c libshared/time-util.h \
 	libshared/utf8.c libshared/utf8.h \
+	libshared/hashtable.c libshared/hashtable.h \
 	libshared/json-util.c libshared/json-util.h \
 	libshared/envelope.c libshared/envelope.h \
 	libshared/conf.c libshared/conf.h \

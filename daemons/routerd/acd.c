@@ -8,6 +8,7 @@
 
 #include "acd.h"
 #include "cleanup.h"
+#include "hashtable.h"
 #include "log.h"
 
 /*
@@ -31,135 +32,6 @@
  */
 
 #define IDX_NONE SIZE_MAX
-
-/* ---- SipHash-2-4 (Aumasson, Bernstein), for the id tables ---- */
-
-#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                        \
-        do {                                                            \
-                v0 += v1; v1 = ROTL64(v1, 13); v1 ^= v0; v0 = ROTL64(v0, 32); \
-                v2 += v3; v3 = ROTL64(v3, 16); v3 ^= v2;                \
-                v0 += v3; v3 = ROTL64(v3, 21); v3 ^= v0;                \
-                v2 += v1; v1 = ROTL64(v1, 17); v1 ^= v2; v2 = ROTL64(v2, 32); \
-        } while (0)
-
-static uint64_t siphash24(const void *data, size_t len, uint64_t k0, uint64_t k1) {
-        const uint8_t *p = data;
-        uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-        uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-        uint64_t b = (uint64_t) len << 56;
-
-        for (; len >= 8; len -= 8, p += 8) {
-                uint64_t m = 0;
-                for (size_t i = 0; i < 8; i++)
-                        m |= (uint64_t) p[i] << (8 * i);
-                v3 ^= m;
-                SIPROUND;
-                SIPROUND;
-                v0 ^= m;
-        }
-        for (size_t i = 0; i < len; i++)
-                b |= (uint64_t) p[i] << (8 * i);
-        v3 ^= b;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= b;
-        v2 ^= 0xff;
-        SIPROUND;
-        SIPROUND;
-        SIPROUND;
-        SIPROUND;
-        return v0 ^ v1 ^ v2 ^ v3;
-}
-
-/* ---- intrusive chained hash table keyed by a NUL-terminated string ---- */
-
-typedef struct HashNode {
-        struct HashNode *next;
-        uint64_t hash;
-        const char *key;
-} HashNode;
-
-typedef struct HashTable {
-        HashNode **buckets;
-        size_t n_buckets;            /* 0 or a power of two */
-        size_t n;
-        uint64_t k0, k1;
-} HashTable;
-
-static uint64_t hash_key(const HashTable *t, const char *key) {
-        return siphash24(key, strlen(key), t->k0, t->k1);
-}
-
-/* Make room for n entries at load factor <= 1. Rehashing is amortized O(1)
- * per insertion; it is the only step that may fail, so callers do it
- * before they change anything. */
-static int hash_reserve(HashTable *t, size_t n) {
-        HashNode **b;
-        size_t want;
-
-        if (n <= t->n_buckets)
-                return 0;
-        want = t->n_buckets > 0 ? t->n_buckets : 16;
-        while (want < n) {
-                if (want > SIZE_MAX / 2 / sizeof(HashNode *))
-                        return -ENOMEM;
-                want *= 2;
-        }
-        b = calloc(want, sizeof(HashNode *));
-        if (!b)
-                return -ENOMEM;
-        for (size_t i = 0; i < t->n_buckets; i++)
-                for (HashNode *node = t->buckets[i], *next; node; node = next) {
-                        size_t j = node->hash & (want - 1);
-
-                        next = node->next;
-                        node->next = b[j];
-                        b[j] = node;
-                }
-        free(t->buckets);
-        t->buckets = b;
-        t->n_buckets = want;
-        return 0;
-}
-
-/* Insert after hash_reserve(t, t->n + 1). The key must live as long as node. */
-static void hash_insert(HashTable *t, HashNode *node, const char *key) {
-        size_t j;
-
-        assert(t->n < t->n_buckets);
-        node->key = key;
-        node->hash = hash_key(t, key);
-        j = node->hash & (t->n_buckets - 1);
-        node->next = t->buckets[j];
-        t->buckets[j] = node;
-        t->n++;
-}
-
-static HashNode *hash_find(const HashTable *t, const char *key) {
-        uint64_t h;
-
-        if (t->n == 0 || !key)
-                return NULL;
-        h = hash_key(t, key);
-        for (HashNode *node = t->buckets[h & (t->n_buckets - 1)]; node; node = node->next)
-                if (node->hash == h && strcmp(node->key, key) == 0)
-                        return node;
-        return NULL;
-}
-
-static void hash_remove(HashTable *t, HashNode *node) {
-        HashNode **p = &t->buckets[node->hash & (t->n_buckets - 1)];
-
-        for (; *p; p = &(*p)->next)
-                if (*p == node) {
-                        *p = node->next;
-                        node->next = NULL;
-                        t->n--;
-                        return;
-                }
-        assert(!"node not in table");
-}
 
 /* ---- intrusive binary heap; each element stores its own index ---- */
 
@@ -361,7 +233,6 @@ struct AcdState {
         size_t n_announce, allocated_announce;
 };
 
-#define container_of(ptr, type, member) ((type *) ((char *) (ptr) - offsetof(type, member)))
 
 static usec_t usec_add(usec_t a, usec_t b) {
         return a > USEC_INFINITY - b ? USEC_INFINITY : a + b;
@@ -852,12 +723,12 @@ static void settle(AcdState *a, AcdEvents *out) {
 }
 
 static AcdOperator *operator_find(const AcdState *a, const char *id) {
-        HashNode *n = hash_find(&a->operators, id);
+        HashNode *n = hashtable_find_string(&a->operators, id);
         return n ? container_of(n, AcdOperator, node) : NULL;
 }
 
 static AcdCall *call_find(const AcdState *a, const char *id) {
-        HashNode *n = hash_find(&a->calls, id);
+        HashNode *n = hashtable_find_string(&a->calls, id);
         return n ? container_of(n, AcdCall, node) : NULL;
 }
 
@@ -866,7 +737,7 @@ static AcdQueue *queue_find(const AcdState *a, const char *name) {
 
         if (!name)
                 return a->default_queue;
-        n = hash_find(&a->queue_table, name);
+        n = hashtable_find_string(&a->queue_table, name);
         return n ? container_of(n, AcdQueue, node) : NULL;
 }
 
@@ -894,8 +765,9 @@ int acd_new(const AcdConfig *cfg, AcdState **ret) {
                 return -ENOMEM;
         a->cfg = *cfg;
         a->rng = cfg->seed;
-        a->operators.k0 = a->calls.k0 = a->queue_table.k0 = cfg->hash_key[0];
-        a->operators.k1 = a->calls.k1 = a->queue_table.k1 = cfg->hash_key[1];
+        hashtable_init_string(&a->operators, HASHTABLE_KEY_OFFSET(AcdOperator, node, id), cfg->hash_key);
+        hashtable_init_string(&a->calls, HASHTABLE_KEY_OFFSET(AcdCall, node, id), cfg->hash_key);
+        hashtable_init_string(&a->queue_table, HASHTABLE_KEY_OFFSET(AcdQueue, node, name), cfg->hash_key);
         a->deadlines = (Heap) { .less = deadline_less, .idx_offset = offsetof(AcdOperator, deadline_idx) };
 
         r = acd_add_queue(a, ACD_DEFAULT_QUEUE, cfg->strategy);
@@ -909,7 +781,7 @@ int acd_new(const AcdConfig *cfg, AcdState **ret) {
 }
 
 static void call_free(AcdState *a, AcdCall *c) {
-        hash_remove(&a->calls, &c->node);
+        hashtable_remove(&a->calls, &c->node);
         if (c->prev)
                 c->prev->next = c->next;
         else
@@ -939,9 +811,9 @@ AcdState *acd_free(AcdState *a) {
                 free(a->queues[i]);
         }
         free(a->queues);
-        free(a->operators.buckets);
-        free(a->calls.buckets);
-        free(a->queue_table.buckets);
+        hashtable_done(&a->operators);
+        hashtable_done(&a->calls);
+        hashtable_done(&a->queue_table);
         heap_done(&a->deadlines);
         free(a->announce);
         free(a);
@@ -963,7 +835,7 @@ int acd_add_queue(AcdState *a, const char *name, AcdStrategy strategy) {
         if (queue_find(a, name))
                 return -EEXIST;
 
-        r = hash_reserve(&a->queue_table, a->queue_table.n + 1);
+        r = hashtable_reserve(&a->queue_table, a->queue_table.n + 1);
         if (r < 0)
                 return r;
         qs = realloc(a->queues, (a->n_queues + 1) * sizeof(AcdQueue *));
@@ -980,7 +852,7 @@ int acd_add_queue(AcdState *a, const char *name, AcdStrategy strategy) {
         q->waiting = (Heap) { .less = call_less, .idx_offset = offsetof(AcdCall, idx) };
         q->eligible = (Heap) { .less = strategy_less[strategy], .idx_offset = offsetof(AcdMember, idx) };
 
-        hash_insert(&a->queue_table, &q->node, q->name);
+        hashtable_insert_string(&a->queue_table, &q->node);
         a->queues[a->n_queues++] = TAKE_PTR(q);
         return 0;
 }
@@ -1042,7 +914,7 @@ int acd_add_operator(AcdState *a, const char *id, const char *const *queues,
         if (r < 0)
                 return r;
 
-        r = hash_reserve(&a->operators, a->operators.n + 1);
+        r = hashtable_reserve(&a->operators, a->operators.n + 1);
         if (r < 0)
                 return r;
         r = heap_reserve(&a->deadlines, a->operators.n + 1);
@@ -1074,7 +946,7 @@ int acd_add_operator(AcdState *a, const char *id, const char *const *queues,
                 op->members[i].op = op;
                 op->members[i].queue->n_members++;
         }
-        hash_insert(&a->operators, &op->node, op->id);
+        hashtable_insert_string(&a->operators, &op->node);
         op->prev = a->op_last;
         if (a->op_last)
                 a->op_last->next = op;
@@ -1113,7 +985,7 @@ int acd_remove_operator(AcdState *a, const char *id, usec_t now, AcdEvents *out)
         for (size_t i = 0; i < op->n_members; i++)
                 op->members[i].queue->n_members--;
 
-        hash_remove(&a->operators, &op->node);
+        hashtable_remove(&a->operators, &op->node);
         if (op->prev)
                 op->prev->next = op->next;
         else
@@ -1348,7 +1220,7 @@ int acd_remove_queue(AcdState *a, const char *name, usec_t now, AcdEvents *out) 
                         *p = q->dirty_next;
                         break;
                 }
-        hash_remove(&a->queue_table, &q->node);
+        hashtable_remove(&a->queue_table, &q->node);
         for (size_t i = 0; i < a->n_queues; i++)
                 if (a->queues[i] == q) {
                         memmove(a->queues + i, a->queues + i + 1, (a->n_queues - i - 1) * sizeof(AcdQueue *));
@@ -1371,7 +1243,7 @@ static int call_new(AcdState *a, const char *id, AcdQueue *q, AcdCall **ret) {
         size_t len;
         int r;
 
-        r = hash_reserve(&a->calls, a->calls.n + 1);
+        r = hashtable_reserve(&a->calls, a->calls.n + 1);
         if (r < 0)
                 return r;
         /* Room in the waiting heap for every unanswered call of the queue,
@@ -1390,7 +1262,7 @@ static int call_new(AcdState *a, const char *id, AcdQueue *q, AcdCall **ret) {
         c->answered_at = USEC_INFINITY;
         c->idx = IDX_NONE;
 
-        hash_insert(&a->calls, &c->node, c->id);
+        hashtable_insert_string(&a->calls, &c->node);
         c->prev = a->call_last;
         if (a->call_last)
                 a->call_last->next = c;

@@ -3,45 +3,27 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "daemons/routerd/idmap.h"
+#include "hashtable.h"
 
-/* Separate chaining: an entry is one allocation with its key inline, so a
- * lookup touches one cache line per probe, and removal is simple (no
- * tombstones, which matters for a map that sees a put and a remove for
- * every call). */
+/* An entry is one allocation with its key inline, found through the
+ * libshared string table (SipHash under the map's random key). Separate
+ * chaining keeps removal simple: no tombstones, which matters for a map
+ * that sees a put and a remove for every call. */
 typedef struct Entry {
-        struct Entry *next;
-        uint64_t hash;
+        HashNode node;
         void *value;
         char key[];
 } Entry;
 
 struct IdMap {
-        Entry **buckets;
-        size_t n_buckets;            /* a power of two */
-        size_t n;
-        uint64_t k0, k1;
+        HashTable table;
 };
 
-/* FNV-1a over the key, then a keyed finalizer: a client who does not know
- * k0/k1 cannot predict which ids collide. */
-static uint64_t hash_string(const IdMap *m, const char *s) {
-        uint64_t h = 0xcbf29ce484222325ULL ^ m->k0;
-
-        for (; *s; s++) {
-                h ^= (unsigned char) *s;
-                h *= 0x100000001b3ULL;
-        }
-        h ^= m->k1;
-        h ^= h >> 33;
-        h *= 0xff51afd7ed558ccdULL;
-        h ^= h >> 33;
-        h *= 0xc4ceb9fe1a85ec53ULL;
-        h ^= h >> 33;
-        return h;
-}
+/* Enough for the maps that stay small (queue lists, dirty operators)
+ * without a doubling on the first few puts. */
+#define INITIAL_BUCKETS 16
 
 int idmap_new(IdMap **ret) {
         IdMap *m;
@@ -49,161 +31,130 @@ int idmap_new(IdMap **ret) {
         m = calloc(1, sizeof *m);
         if (!m)
                 return -ENOMEM;
-        m->n_buckets = 16;
-        m->buckets = calloc(m->n_buckets, sizeof(Entry *));
-        if (!m->buckets) {
+        hashtable_init_string(&m->table, HASHTABLE_KEY_OFFSET(Entry, node, key), NULL);
+        /* Buckets from the start: a later failed grow only costs speed
+         * (see idmap_put()). */
+        if (hashtable_reserve(&m->table, INITIAL_BUCKETS) < 0) {
                 free(m);
                 return -ENOMEM;
         }
-        /* A weak key is still a working map, so a short read is not fatal. */
-        if (getrandom(&m->k0, sizeof m->k0, GRND_NONBLOCK) != sizeof m->k0)
-                m->k0 = (uint64_t) (uintptr_t) m;
-        if (getrandom(&m->k1, sizeof m->k1, GRND_NONBLOCK) != sizeof m->k1)
-                m->k1 = (uint64_t) (uintptr_t) m->buckets;
         *ret = m;
         return 0;
 }
 
 IdMap *idmap_free(IdMap *m) {
+        HashIter i = HASH_ITER_INIT;
+        HashNode *n;
+
         if (!m)
                 return NULL;
-        for (size_t i = 0; i < m->n_buckets; i++)
-                for (Entry *e = m->buckets[i], *next; e; e = next) {
-                        next = e->next;
-                        free(e);
-                }
-        free(m->buckets);
+        while (hashtable_iterate(&m->table, &i, &n)) {
+                hashtable_remove(&m->table, n);
+                free(container_of(n, Entry, node));
+        }
+        hashtable_done(&m->table);
         free(m);
         return NULL;
 }
 
 size_t idmap_size(const IdMap *m) {
-        return m ? m->n : 0;
-}
-
-/* The link that points at key's entry, or the NULL link at the end of its
- * chain where it would be inserted. Comparing the full hash first skips
- * most strcmp() calls. */
-static Entry **find_slot(const IdMap *m, const char *key, uint64_t h) {
-        Entry **p = &m->buckets[h & (m->n_buckets - 1)];
-
-        for (; *p; p = &(*p)->next)
-                if ((*p)->hash == h && strcmp((*p)->key, key) == 0)
-                        return p;
-        return p;
+        return m ? hashtable_size(&m->table) : 0;
 }
 
 void *idmap_get(const IdMap *m, const char *key) {
-        Entry **p;
+        HashNode *n;
 
-        if (!m || !key)
+        if (!m)
                 return NULL;
-        p = find_slot(m, key, hash_string(m, key));
-        return *p ? (*p)->value : NULL;
-}
-
-/* Double the buckets, reusing the stored hashes: keys are not hashed
- * again. */
-static int grow(IdMap *m) {
-        size_t n = m->n_buckets * 2;
-        Entry **b;
-
-        b = calloc(n, sizeof(Entry *));
-        if (!b)
-                return -ENOMEM;
-        for (size_t i = 0; i < m->n_buckets; i++)
-                for (Entry *e = m->buckets[i], *next; e; e = next) {
-                        next = e->next;
-                        e->next = b[e->hash & (n - 1)];
-                        b[e->hash & (n - 1)] = e;
-                }
-        free(m->buckets);
-        m->buckets = b;
-        m->n_buckets = n;
-        return 0;
+        n = hashtable_find_string(&m->table, key);
+        return n ? container_of(n, Entry, node)->value : NULL;
 }
 
 int idmap_put(IdMap *m, const char *key, void *value) {
-        uint64_t h = hash_string(m, key);
-        Entry **p = find_slot(m, key, h), *e;
+        uint64_t h = hashtable_hash_string(&m->table, key);
+        HashNode *n = hashtable_find_string_hashed(&m->table, key, h);
+        Entry *e;
         size_t len;
 
-        if (*p) {
-                (*p)->value = value;
+        if (n) {
+                container_of(n, Entry, node)->value = value;
                 return 0;
         }
 
-        /* Keep the load factor at most 1; a failed grow only costs speed. */
-        if (m->n >= m->n_buckets && grow(m) >= 0)
-                p = find_slot(m, key, h);
+        /* Keep the load factor at most 1; a failed grow only costs speed,
+         * since the table has buckets since idmap_new(). */
+        (void) hashtable_reserve(&m->table, hashtable_size(&m->table) + 1);
 
         len = strlen(key);
         e = malloc(sizeof *e + len + 1);
         if (!e)
                 return -ENOMEM;
         memcpy(e->key, key, len + 1);
-        e->hash = h;
         e->value = value;
-        e->next = NULL;
-        *p = e;
-        m->n++;
+        hashtable_insert_hashed(&m->table, &e->node, h);
         return 0;
 }
 
 void *idmap_remove(IdMap *m, const char *key) {
-        Entry **p, *e;
+        HashNode *n;
+        Entry *e;
         void *v;
 
-        if (!m || !key)
+        if (!m)
                 return NULL;
-        p = find_slot(m, key, hash_string(m, key));
-        e = *p;
-        if (!e)
+        n = hashtable_find_string(&m->table, key);
+        if (!n)
                 return NULL;
-        *p = e->next;
+        hashtable_remove(&m->table, n);
+        e = container_of(n, Entry, node);
         v = e->value;
         free(e);
-        m->n--;
         return v;
 }
 
 /* Used when a TCP connection closes: a full scan is fine for that rare
  * event and saves a reverse index per connection. */
 size_t idmap_remove_value(IdMap *m, const void *value) {
+        HashIter i = HASH_ITER_INIT;
+        HashNode *n;
         size_t removed = 0;
 
         if (!m)
                 return 0;
-        for (size_t i = 0; i < m->n_buckets; i++)
-                for (Entry **p = &m->buckets[i]; *p;) {
-                        if ((*p)->value == value) {
-                                Entry *e = *p;
+        /* The iterator allows removing the entry it just returned. */
+        while (hashtable_iterate(&m->table, &i, &n)) {
+                Entry *e = container_of(n, Entry, node);
 
-                                *p = e->next;
-                                free(e);
-                                m->n--;
-                                removed++;
-                        } else
-                                p = &(*p)->next;
-                }
+                if (e->value != value)
+                        continue;
+                hashtable_remove(&m->table, n);
+                free(e);
+                removed++;
+        }
         return removed;
 }
 
 bool idmap_iterate(const IdMap *m, size_t *state, const char **ret_key, void **ret_value) {
-        /* state encodes (bucket, position in chain) as bucket * 2^20 + pos;
-         * chains stay short with the load factor at 1. */
+        /* state encodes (bucket, position in chain) as bucket * 2^20 + pos,
+         * rather than a HashIter's pointer to the next entry: an entry
+         * removed between two calls cannot leave it dangling. Chains stay
+         * short with the load factor at 1. */
+        const HashTable *t;
         size_t b, pos;
 
         if (!m)
                 return false;
+        t = &m->table;
         b = *state >> 20;
         pos = *state & ((1U << 20) - 1);
-        for (; b < m->n_buckets; b++, pos = 0) {
-                Entry *e = m->buckets[b];
+        for (; b < t->n_buckets; b++, pos = 0) {
+                HashNode *n = t->buckets[b];
 
-                for (size_t i = 0; e && i < pos; i++)
-                        e = e->next;
-                if (e) {
+                for (size_t i = 0; n && i < pos; i++)
+                        n = n->next;
+                if (n) {
+                        Entry *e = container_of(n, Entry, node);
+
                         *state = (b << 20) | (pos + 1);
                         if (ret_key)
                                 *ret_key = e->key;

@@ -7,9 +7,10 @@
  * connection that placed each call in the TCP server. Keys are copied;
  * values are borrowed (the map never frees them).
  *
- * Hashing is keyed (SipHash-like mixing of FNV with a random key chosen in
- * idmap_new()), so that clients choosing ids cannot push every key into one
- * bucket. Lookups, inserts and removals are O(1) on average.
+ * A thin layer over libshared/hashtable.h: keys are hashed with SipHash
+ * under a random key chosen in idmap_new(), so that clients choosing ids
+ * cannot push every key into one bucket. Lookups, inserts and removals are
+ * O(1) on average.
  */
 
 #include <stdbool.h>

@@ -7,29 +7,26 @@
 #include "utf8.h"
 
 /*
- * The id index is a chained hash table keyed by id (Task.hash_next), the
- * follow-up set a chained hash table of call strings. Both double when the
- * load factor passes 1; ids are sequential, so a multiplicative hash spreads
- * them well.
+ * The id index is a libshared hash table with uint64_t keys (Task.hash_node):
+ * ids are assigned here, sequentially, so its unkeyed multiplicative hash
+ * spreads them well. The follow-up set is a string table: its call ids come
+ * from routerd's clients, so it is keyed (SipHash under a random key).
+ * Both double when the load factor would pass 1.
  */
-typedef struct Followup Followup;
-struct Followup {
-        char *call;
+typedef struct Followup {
+        HashNode node;
         uint64_t task;
-        Followup *next;
-};
+        char call[];
+} Followup;
 
 struct TaskTree {
         Task root;              /* the sentinel: id 0, parent of top-level tasks */
-        Task **buckets;
-        size_t n_buckets;
+        HashTable index;        /* Task by id; the sentinel is not in it */
         size_t n_tasks;
         size_t n_open;
         uint64_t next_id;
 
-        Followup **fbuckets;
-        size_t n_fbuckets;
-        size_t n_followups;
+        HashTable followups;    /* Followup by call */
 };
 
 #define INITIAL_BUCKETS 1024
@@ -80,34 +77,21 @@ int task_call_check(const char *call) {
         return 0;
 }
 
-static size_t hash_id(uint64_t id, size_t n_buckets) {
-        /* Fibonacci hashing; n_buckets is a power of two. */
-        return (size_t) ((id * UINT64_C(0x9e3779b97f4a7c15)) >> 17) & (n_buckets - 1);
-}
-
-static size_t hash_string(const char *s, size_t n_buckets) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
-
-        for (; *s; s++)
-                h = (h ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
-        return (size_t) h & (n_buckets - 1);
-}
-
 int task_tree_new(TaskTree **ret) {
         TaskTree *t;
 
         t = calloc(1, sizeof(*t));
         if (!t)
                 return -ENOMEM;
-        t->buckets = calloc(INITIAL_BUCKETS, sizeof(Task *));
-        t->fbuckets = calloc(INITIAL_BUCKETS, sizeof(Followup *));
-        if (!t->buckets || !t->fbuckets) {
-                free(t->buckets);
-                free(t->fbuckets);
+        hashtable_init(&t->index);
+        hashtable_init_string(&t->followups, HASHTABLE_KEY_OFFSET(Followup, node, call), NULL);
+        if (hashtable_reserve(&t->index, INITIAL_BUCKETS) < 0 ||
+            hashtable_reserve(&t->followups, INITIAL_BUCKETS) < 0) {
+                hashtable_done(&t->index);
+                hashtable_done(&t->followups);
                 free(t);
                 return -ENOMEM;
         }
-        t->n_buckets = t->n_fbuckets = INITIAL_BUCKETS;
         t->next_id = 1;
         *ret = t;
         return 0;
@@ -120,21 +104,23 @@ static void task_free(Task *task) {
 }
 
 TaskTree *task_tree_free(TaskTree *t) {
+        HashIter i = HASH_ITER_INIT;
+        HashNode *n;
+
         if (!t)
                 return NULL;
-        for (size_t i = 0; i < t->n_buckets; i++)
-                for (Task *task = t->buckets[i], *next; task; task = next) {
-                        next = task->hash_next;
-                        task_free(task);
-                }
-        for (size_t i = 0; i < t->n_fbuckets; i++)
-                for (Followup *f = t->fbuckets[i], *next; f; f = next) {
-                        next = f->next;
-                        free(f->call);
-                        free(f);
-                }
-        free(t->buckets);
-        free(t->fbuckets);
+        /* Every task is in the index: free them from there, no tree walk. */
+        while (hashtable_iterate(&t->index, &i, &n)) {
+                hashtable_remove(&t->index, n);
+                task_free(container_of(n, Task, hash_node));
+        }
+        i = HASH_ITER_INIT;
+        while (hashtable_iterate(&t->followups, &i, &n)) {
+                hashtable_remove(&t->followups, n);
+                free(container_of(n, Followup, node));
+        }
+        hashtable_done(&t->index);
+        hashtable_done(&t->followups);
         free(t);
         return NULL;
 }
@@ -157,43 +143,12 @@ void task_tree_reserve_ids(TaskTree *t, uint64_t last) {
 }
 
 Task *task_tree_get(const TaskTree *t, uint64_t id) {
+        HashNode *n;
+
         if (id == 0)
                 return NULL;
-        for (Task *task = t->buckets[hash_id(id, t->n_buckets)]; task; task = task->hash_next)
-                if (task->id == id)
-                        return task;
-        return NULL;
-}
-
-static int index_grow(TaskTree *t) {
-        size_t n = t->n_buckets * 2;
-        Task **b;
-
-        b = calloc(n, sizeof(Task *));
-        if (!b)
-                return -ENOMEM;
-        for (size_t i = 0; i < t->n_buckets; i++)
-                for (Task *task = t->buckets[i], *next; task; task = next) {
-                        size_t h = hash_id(task->id, n);
-
-                        next = task->hash_next;
-                        task->hash_next = b[h];
-                        b[h] = task;
-                }
-        free(t->buckets);
-        t->buckets = b;
-        t->n_buckets = n;
-        return 0;
-}
-
-static void index_remove(TaskTree *t, Task *task) {
-        Task **p = &t->buckets[hash_id(task->id, t->n_buckets)];
-
-        for (; *p; p = &(*p)->hash_next)
-                if (*p == task) {
-                        *p = task->hash_next;
-                        return;
-                }
+        n = hashtable_find_u64(&t->index, id);
+        return n ? container_of(n, Task, hash_node) : NULL;
 }
 
 /*
@@ -204,9 +159,8 @@ static void index_remove(TaskTree *t, Task *task) {
 static int tree_insert(TaskTree *t, uint64_t id, Task *parent, const char *title,
                        const char *call, TaskState state, Task **ret) {
         Task *task;
-        size_t h;
 
-        if (t->n_tasks >= t->n_buckets && index_grow(t) < 0)
+        if (hashtable_reserve(&t->index, t->n_tasks + 1) < 0)
                 return -ENOMEM;
 
         task = calloc(1, sizeof(*task));
@@ -222,9 +176,7 @@ static int tree_insert(TaskTree *t, uint64_t id, Task *parent, const char *title
         task->state = state;
         task->parent = parent;
 
-        h = hash_id(id, t->n_buckets);
-        task->hash_next = t->buckets[h];
-        t->buckets[h] = task;
+        hashtable_insert_u64(&t->index, &task->hash_node, id);
 
         task->prev_sibling = parent->last_child;
         if (parent->last_child)
@@ -383,7 +335,7 @@ int task_tree_delete(TaskTree *t, uint64_t id, TaskVisitor visitor, void *userda
         for (size_t i = 0; i < n; i++) {
                 if (list[i]->state == TASK_OPEN)
                         t->n_open--;
-                index_remove(t, list[i]);
+                hashtable_remove(&t->index, &list[i]->hash_node);
                 task_free(list[i]);
         }
         t->n_tasks -= n;
@@ -394,60 +346,32 @@ int task_tree_delete(TaskTree *t, uint64_t id, TaskVisitor visitor, void *userda
 bool task_tree_has_followup(const TaskTree *t, const char *call) {
         if (!call || !*call)
                 return false;
-        for (Followup *f = t->fbuckets[hash_string(call, t->n_fbuckets)]; f; f = f->next)
-                if (strcmp(f->call, call) == 0)
-                        return true;
-        return false;
-}
-
-static int followups_grow(TaskTree *t) {
-        size_t n = t->n_fbuckets * 2;
-        Followup **b;
-
-        b = calloc(n, sizeof(Followup *));
-        if (!b)
-                return -ENOMEM;
-        for (size_t i = 0; i < t->n_fbuckets; i++)
-                for (Followup *f = t->fbuckets[i], *next; f; f = next) {
-                        size_t h = hash_string(f->call, n);
-
-                        next = f->next;
-                        f->next = b[h];
-                        b[h] = f;
-                }
-        free(t->fbuckets);
-        t->fbuckets = b;
-        t->n_fbuckets = n;
-        return 0;
+        return hashtable_find_string(&t->followups, call) != NULL;
 }
 
 int task_tree_add_followup(TaskTree *t, const char *call, uint64_t task) {
         Followup *f;
-        size_t h;
+        uint64_t h;
+        size_t len;
 
         if (!call || !*call)
                 return -EINVAL;
-        if (task_tree_has_followup(t, call))
+        h = hashtable_hash_string(&t->followups, call);
+        if (hashtable_find_string_hashed(&t->followups, call, h))
                 return -EEXIST;
-        if (t->n_followups >= t->n_fbuckets && followups_grow(t) < 0)
+        if (hashtable_reserve(&t->followups, hashtable_size(&t->followups) + 1) < 0)
                 return -ENOMEM;
 
-        f = calloc(1, sizeof(*f));
+        len = strlen(call);
+        f = malloc(sizeof(*f) + len + 1);
         if (!f)
                 return -ENOMEM;
-        f->call = strdup(call);
-        if (!f->call) {
-                free(f);
-                return -ENOMEM;
-        }
+        memcpy(f->call, call, len + 1);
         f->task = task;
-        h = hash_string(call, t->n_fbuckets);
-        f->next = t->fbuckets[h];
-        t->fbuckets[h] = f;
-        t->n_followups++;
+        hashtable_insert_hashed(&t->followups, &f->node, h);
         return 0;
 }
 
 size_t task_tree_followup_count(const TaskTree *t) {
-        return t->n_followups;
+        return hashtable_size(&t->followups);
 }

@@ -35,12 +35,16 @@
  *
  * Call-back follow-ups: the tree also remembers which call ids already got a
  * follow-up task (router.call.missed), independently of that task's life,
- * so a repeated event never creates a second one.
+ * so a repeated event never creates a second one. That set is hashed under
+ * a random key drawn in task_tree_new() (call ids come from outside): the
+ * one read of the kernel here, and no result depends on it.
  */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "hashtable.h"
 
 #define TASK_TITLE_MAX 500
 #define TASK_CALL_MAX 500
@@ -58,11 +62,11 @@ struct Task {
         char *title;
         char *call;             /* "" = none */
         TaskState state;
+        unsigned n_open_children;
         Task *parent;           /* the sentinel for top-level tasks; NULL only for the sentinel */
         Task *first_child, *last_child;
         Task *prev_sibling, *next_sibling;
-        unsigned n_open_children;
-        Task *hash_next;        /* private: the id index */
+        HashNode hash_node;     /* private: the id index */
 };
 
 typedef struct TaskTree TaskTree;
