@@ -219,19 +219,25 @@ static void queue_event(Manager *m, const AcdEvent *e) {
         (void) sd_event_source_set_enabled(m->pub_post, SD_EVENT_ONESHOT);
 }
 
-static void schedule_status(Manager *m) {
+/* Arm timer (CLOCK_MONOTONIC, one shot) to fire delay from now, unless it
+ * is armed already. */
+static void arm_once(Manager *m, sd_event_source *timer, usec_t delay) {
         int enabled = SD_EVENT_OFF;
         usec_t now;
 
-        if (!m->status_timer)
+        if (!timer)
                 return;
-        (void) sd_event_source_get_enabled(m->status_timer, &enabled);
+        (void) sd_event_source_get_enabled(timer, &enabled);
         if (enabled != SD_EVENT_OFF)
                 return;
         if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
                 now = now_usec(CLOCK_MONOTONIC);
-        (void) sd_event_source_set_time(m->status_timer, now + STATUS_INTERVAL);
-        (void) sd_event_source_set_enabled(m->status_timer, SD_EVENT_ONESHOT);
+        (void) sd_event_source_set_time(timer, now + delay);
+        (void) sd_event_source_set_enabled(timer, SD_EVENT_ONESHOT);
+}
+
+static void schedule_status(Manager *m) {
+        arm_once(m, m->status_timer, STATUS_INTERVAL);
 }
 
 static void arm_deadline(Manager *m) {
@@ -327,48 +333,32 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* --- operations ------------------------------------------------------------ */
 
-int manager_place_call(Manager *m, const char *id, const char *queue) {
-        int r;
-
-        begin(m);
-        r = acd_place_call(m->acd, id, queue, now_realtime(), &m->events);
-        if (r < 0)
-                return r;
-        dispatch(m, 0, false);
+/* The end of an operation a client asked for, after begin(): r is the ACD's
+ * answer; when it succeeded, its outcomes are carried out. Returns r. */
+static int finish(Manager *m, int r) {
+        if (r >= 0)
+                dispatch(m, 0, false);
         return r;
+}
+
+int manager_place_call(Manager *m, const char *id, const char *queue) {
+        begin(m);
+        return finish(m, acd_place_call(m->acd, id, queue, now_realtime(), &m->events));
 }
 
 int manager_answer(Manager *m, const char *op, const char **ret_call) {
-        int r;
-
         begin(m);
-        r = acd_answer(m->acd, op, now_realtime(), &m->events, ret_call);
-        if (r < 0)
-                return r;
-        dispatch(m, 0, false);
-        return r;
+        return finish(m, acd_answer(m->acd, op, now_realtime(), &m->events, ret_call));
 }
 
 int manager_reject(Manager *m, const char *op, const char **ret_call) {
-        int r;
-
         begin(m);
-        r = acd_reject(m->acd, op, now_realtime(), &m->events, ret_call);
-        if (r < 0)
-                return r;
-        dispatch(m, 0, false);
-        return r;
+        return finish(m, acd_reject(m->acd, op, now_realtime(), &m->events, ret_call));
 }
 
 int manager_hangup(Manager *m, const char *id) {
-        int r;
-
         begin(m);
-        r = acd_hangup(m->acd, id, now_realtime(), &m->events);
-        if (r < 0)
-                return r;
-        dispatch(m, 0, false);
-        return r;
+        return finish(m, acd_hangup(m->acd, id, now_realtime(), &m->events));
 }
 
 /* The queues the configuration gives operator id, or NULL for the default
@@ -411,14 +401,8 @@ int manager_remove_operator(Manager *m, const char *id) {
 }
 
 int manager_set_status(Manager *m, const char *id, AcdOperatorStatus status) {
-        int r;
-
         begin(m);
-        r = acd_set_status(m->acd, id, status, now_realtime(), &m->events);
-        if (r < 0)
-                return r;
-        dispatch(m, 0, false);
-        return r;
+        return finish(m, acd_set_status(m->acd, id, status, now_realtime(), &m->events));
 }
 
 const char *manager_events_ringing_operator(const Manager *m, const char *call) {
@@ -468,18 +452,7 @@ static int on_trim_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void schedule_trim(Manager *m) {
-        int enabled = SD_EVENT_OFF;
-        usec_t now;
-
-        if (!m->trim_timer)
-                return;
-        (void) sd_event_source_get_enabled(m->trim_timer, &enabled);
-        if (enabled != SD_EVENT_OFF)
-                return;
-        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
-                now = now_usec(CLOCK_MONOTONIC);
-        (void) sd_event_source_set_time(m->trim_timer, now + TRIM_INTERVAL);
-        (void) sd_event_source_set_enabled(m->trim_timer, SD_EVENT_ONESHOT);
+        arm_once(m, m->trim_timer, TRIM_INTERVAL);
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -552,6 +525,19 @@ static bool snapshot_has_operator(const StoreSnapshot *s, const char *id) {
         return false;
 }
 
+/* Operator id of [router] operators, new to routerd: available, in the
+ * queues the configuration gives it, and stored. A failure is logged. */
+static int add_configured_operator(Manager *m, const char *id, usec_t now) {
+        const char *const *queues = configured_queues_of(m, id);
+        int r;
+
+        r = acd_add_operator(m->acd, id, queues, ACD_STATUS_AVAILABLE, now, &m->events);
+        if (r < 0)
+                return log_warning_errno(r, "Could not add operator %s, ignoring: %m", id);
+        (void) store_operator_added(m->store, id, queues, ACD_STATUS_AVAILABLE);
+        return 0;
+}
+
 static void restore_state(Manager *m, const StoreSnapshot *snap) {
         usec_t now = now_realtime();
         _cleanup_(freep) AcdCallInfo *calls = NULL;
@@ -568,18 +554,9 @@ static void restore_state(Manager *m, const StoreSnapshot *snap) {
                         restore_operator(m, &snap->operators[i], now);
                 else if (idmap_put(m->removed_operators, snap->operators[i].id, m) < 0)
                         (void) log_oom();
-        for (char **o = m->config->router.operators; o && *o; o++) {
-                const char *const *queues = configured_queues_of(m, *o);
-
-                if (snapshot_has_operator(snap, *o))
-                        continue;
-                r = acd_add_operator(m->acd, *o, queues, ACD_STATUS_AVAILABLE, now, &m->events);
-                if (r < 0) {
-                        log_warning_errno(r, "Could not add operator %s, ignoring: %m", *o);
-                        continue;
-                }
-                (void) store_operator_added(m->store, *o, queues, ACD_STATUS_AVAILABLE);
-        }
+        for (char **o = m->config->router.operators; o && *o; o++)
+                if (!snapshot_has_operator(snap, *o))
+                        (void) add_configured_operator(m, *o, now);
 
         /* 2. Live calls in arrival order: answered ones bind their
          * operator, queued and ringing ones take their place. */
@@ -1037,9 +1014,7 @@ static void reload_drop_queues(Manager *m, const RouterConfig *c, usec_t now) {
  * start": one it has, or a supervisor removed, is left alone). */
 static void reload_add_operators(Manager *m, const RouterConfig *c, usec_t now) {
         for (char **o = c->operators; o && *o; o++) {
-                const char *const *queues = configured_queues_of(m, *o);
                 AcdOperatorInfo info;
-                int r;
 
                 if (acd_get_operator(m->acd, *o, &info) >= 0)
                         continue;
@@ -1047,12 +1022,8 @@ static void reload_add_operators(Manager *m, const RouterConfig *c, usec_t now) 
                         log_debug("Operator %s was removed by a supervisor, not adding it again.", *o);
                         continue;
                 }
-                r = acd_add_operator(m->acd, *o, queues, ACD_STATUS_AVAILABLE, now, &m->events);
-                if (r < 0) {
-                        log_warning_errno(r, "Could not add operator %s, ignoring: %m", *o);
+                if (add_configured_operator(m, *o, now) < 0)
                         continue;
-                }
-                (void) store_operator_added(m->store, *o, queues, ACD_STATUS_AVAILABLE);
                 bus_router_emit_operator_added(m, *o);
                 log_notice("Operator %s added.", *o);
         }

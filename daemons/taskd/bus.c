@@ -40,7 +40,8 @@ static int reply_errorf(Manager *m, sd_bus_message *call, const char *name, cons
         return r < 0 ? r : 1;
 }
 
-/* Errors every change shares; 0 when r is not one of them. */
+/* The reply to the errors every change shares; r itself for others (sd-bus
+ * then replies). */
 static int reply_common_error(Manager *m, sd_bus_message *call, int r, uint64_t id) {
         switch (r) {
         case -ENOENT:
@@ -51,7 +52,7 @@ static int reply_common_error(Manager *m, sd_bus_message *call, int r, uint64_t 
                 return reply_errorf(m, call, CC_ERROR_UNAVAILABLE,
                                     "Too many changes are waiting for PostgreSQL; try again");
         default:
-                return 0;
+                return r;
         }
 }
 
@@ -81,16 +82,33 @@ static int reply_empty(Manager *m, sd_bus_message *call) {
 }
 
 /*
- * The start every handler shares: 1 to go on; 0 when the manager kept the
- * call for after the load (the handler returns 1, the reply comes later);
- * negative with error set when it must fail now.
+ * The start every handler shares. 0 to go on; otherwise what the handler
+ * returns: 1 when the manager kept the call for after the load (the reply
+ * comes later), negative with error set when it must fail now.
  */
-#define CHECK_CALL(m, call, write, error)                                       \
-        do {                                                                    \
-                int _r_ = manager_check_call((m), (call), (write), (error));   \
-                if (_r_ <= 0)                                                   \
-                        return _r_ == 0 ? 1 : _r_;                              \
-        } while (0)
+static int check_call(Manager *m, sd_bus_message *call, bool write, sd_bus_error *error) {
+        int r = manager_check_call(m, call, write, error);
+
+        if (r < 0)
+                return r;
+        return r == 0 ? 1 : 0;
+}
+
+/* check_call(), then the task id argument of the methods that take one
+ * (set in *ret_id when it returns 0). */
+static int read_task_id(Manager *m, sd_bus_message *call, bool write, sd_bus_error *error, uint64_t *ret_id) {
+        uint64_t id;
+        int r;
+
+        r = check_call(m, call, write, error);
+        if (r != 0)
+                return r;
+        r = sd_bus_message_read(call, "t", &id);
+        if (r < 0)
+                return r;
+        *ret_id = id;
+        return 0;
+}
 
 static int method_create_task(sd_bus_message *call, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -100,7 +118,9 @@ static int method_create_task(sd_bus_message *call, void *userdata, sd_bus_error
         Task *t;
         int r;
 
-        CHECK_CALL(m, call, true, error);
+        r = check_call(m, call, true, error);
+        if (r != 0)
+                return r;
         r = sd_bus_message_read(call, "sts", &title, &parent, &link);
         if (r < 0)
                 return r;
@@ -120,10 +140,8 @@ static int method_create_task(sd_bus_message *call, void *userdata, sd_bus_error
         if (r == -EPERM)
                 return reply_errorf(m, call, CC_ERROR_INVALID_STATE,
                                     "Task %" PRIu64 " is done; reopen it before adding subtasks", parent);
-        if (r < 0) {
-                int q = reply_common_error(m, call, r, parent);
-                return q == 0 ? r : q;
-        }
+        if (r < 0)
+                return reply_common_error(m, call, r, parent);
 
         /* The id is known now, the reply leaves after the COMMIT. A caller
          * that wants no reply gets none (sd-bus refuses to build one). */
@@ -137,76 +155,69 @@ static int method_create_task(sd_bus_message *call, void *userdata, sd_bus_error
         return reply_return(m, call, reply);
 }
 
-static int method_complete_task(sd_bus_message *call, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
+/*
+ * CompleteTask, ReopenTask and DeleteTask: change(m, id), then an empty
+ * reply; a failed change gets reply_error()'s reply (reply_common_error()
+ * or one that knows that change's own errors too).
+ */
+static int change_task(sd_bus_message *call, Manager *m, sd_bus_error *error,
+                       int (*change)(Manager *m, uint64_t id),
+                       int (*reply_error)(Manager *m, sd_bus_message *call, int r, uint64_t id)) {
         uint64_t id;
-        Task *t;
         int r;
 
-        CHECK_CALL(m, call, true, error);
-        r = sd_bus_message_read(call, "t", &id);
-        if (r < 0)
+        r = read_task_id(m, call, true, error, &id);
+        if (r != 0)
                 return r;
 
-        r = manager_complete_task(m, id);
-        if (r == -EBUSY) {
+        r = change(m, id);
+        if (r < 0)
+                return reply_error(m, call, r, id);
+        return reply_empty(m, call);
+}
+
+static int reply_complete_error(Manager *m, sd_bus_message *call, int r, uint64_t id) {
+        const Task *t;
+
+        switch (r) {
+        case -EBUSY:
                 t = task_tree_get(manager_get_tree(m), id);
                 return reply_errorf(m, call, CC_ERROR_INVALID_STATE,
                                     "Task %" PRIu64 " has %u open subtasks; complete them first", id,
                                     t ? t->n_open_children : 0);
-        }
-        if (r == -EALREADY)
+        case -EALREADY:
                 return reply_errorf(m, call, CC_ERROR_INVALID_STATE, "Task %" PRIu64 " is already done", id);
-        if (r < 0) {
-                int q = reply_common_error(m, call, r, id);
-                return q == 0 ? r : q;
+        default:
+                return reply_common_error(m, call, r, id);
         }
-        return reply_empty(m, call);
 }
 
-static int method_reopen_task(sd_bus_message *call, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        uint64_t id;
-        Task *t;
-        int r;
+static int reply_reopen_error(Manager *m, sd_bus_message *call, int r, uint64_t id) {
+        const Task *t;
 
-        CHECK_CALL(m, call, true, error);
-        r = sd_bus_message_read(call, "t", &id);
-        if (r < 0)
-                return r;
-
-        r = manager_reopen_task(m, id);
-        if (r == -EALREADY)
+        switch (r) {
+        case -EALREADY:
                 return reply_errorf(m, call, CC_ERROR_INVALID_STATE, "Task %" PRIu64 " is already open", id);
-        if (r == -EPERM) {
+        case -EPERM:
                 t = task_tree_get(manager_get_tree(m), id);
                 return reply_errorf(m, call, CC_ERROR_INVALID_STATE,
                                     "The parent of task %" PRIu64 ", task %" PRIu64 ", is done; reopen it first",
                                     id, t ? task_parent_id(t) : 0);
+        default:
+                return reply_common_error(m, call, r, id);
         }
-        if (r < 0) {
-                int q = reply_common_error(m, call, r, id);
-                return q == 0 ? r : q;
-        }
-        return reply_empty(m, call);
+}
+
+static int method_complete_task(sd_bus_message *call, void *userdata, sd_bus_error *error) {
+        return change_task(call, userdata, error, manager_complete_task, reply_complete_error);
+}
+
+static int method_reopen_task(sd_bus_message *call, void *userdata, sd_bus_error *error) {
+        return change_task(call, userdata, error, manager_reopen_task, reply_reopen_error);
 }
 
 static int method_delete_task(sd_bus_message *call, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        uint64_t id;
-        int r;
-
-        CHECK_CALL(m, call, true, error);
-        r = sd_bus_message_read(call, "t", &id);
-        if (r < 0)
-                return r;
-
-        r = manager_delete_task(m, id);
-        if (r < 0) {
-                int q = reply_common_error(m, call, r, id);
-                return q == 0 ? r : q;
-        }
-        return reply_empty(m, call);
+        return change_task(call, userdata, error, manager_delete_task, reply_common_error);
 }
 
 static int append_task(sd_bus_message *reply, const Task *t) {
@@ -221,9 +232,8 @@ static int method_get_task(sd_bus_message *call, void *userdata, sd_bus_error *e
         Task *t;
         int r;
 
-        CHECK_CALL(m, call, false, error);
-        r = sd_bus_message_read(call, "t", &id);
-        if (r < 0)
+        r = read_task_id(m, call, false, error, &id);
+        if (r != 0)
                 return r;
 
         t = task_tree_get(manager_get_tree(m), id);
@@ -247,9 +257,8 @@ static int method_list_tasks(sd_bus_message *call, void *userdata, sd_bus_error 
         uint64_t root;
         int r;
 
-        CHECK_CALL(m, call, false, error);
-        r = sd_bus_message_read(call, "t", &root);
-        if (r < 0)
+        r = read_task_id(m, call, false, error, &root);
+        if (r != 0)
                 return r;
 
         tree = manager_get_tree(m);

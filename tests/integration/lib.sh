@@ -127,3 +127,103 @@ free_port() {
         done
 }
 skip() { tap_n=$((tap_n + 1)); echo "ok $tap_n # SKIP $*"; }   # skip REASON: one skipped check
+
+# --- a test script's start and end ------------------------------------------------
+bail_out() {    # bail_out MESSAGE [LOG]: stop the whole test, with LOG as comments
+        echo "Bail out! $1"
+        [ -n "${2:-}" ] && sed 's/^/# /' "$2"
+        exit 1
+}
+need_cmds() {   # need_cmds COMMAND...: skip the whole test unless each is there
+        local c
+        for c in "$@"; do command -v "$c" >/dev/null || skip_all "$c not found"; done
+}
+need_built() {  # need_built FILE...: bail out unless each is built
+        local f
+        for f in "$@"; do [ -x "$f" ] || bail_out "$f not built"; done
+}
+# pg_usable: a throwaway cluster can be made here (as root it belongs to "postgres").
+pg_usable() { pg_bindir >/dev/null && { [ "$(id -u)" -ne 0 ] || id postgres >/dev/null 2>&1; }; }
+need_pg() {     # skip the whole test unless pg_usable
+        pg_bindir >/dev/null || skip_all "PostgreSQL server binaries (initdb) not found"
+        pg_usable || skip_all "running as root without a postgres user"
+}
+kill_pids() {   # kill_pids PID...: SIGKILL each and reap it; empty words are skipped
+        local p
+        for p in "$@"; do { kill -9 "$p"; wait "$p"; } 2>/dev/null; done
+}
+# test_cleanup DIR PID...: for the EXIT trap: kill_pids, stop the private bus
+# and the cluster this test made in DIR (not one it did not make), remove DIR.
+test_cleanup() {
+        local dir=$1; shift
+        kill_pids "$@"
+        dbus_stop
+        case ${PG_DIR:-} in "$dir"/*) pg_stop ;; esac
+        rm -rf "$dir"
+}
+
+# --- callcenter-routerd -------------------------------------------------------------
+# routerd_start CONF LOG: callcenter-routerd ($ROUTERD, else the build tree's)
+# on the private bus with CONF, its stderr appended to LOG; sets routerd_pid.
+# Returns once it serves: its listen address ($CALLCENTER_ROUTER, else CONF's
+# listen=) takes connections and org.callcenter.Router1 is its own, not a
+# previous instance's. Bails out with LOG if it exits or is not up in 30 s.
+routerd_start() {
+        local conf=$1 log=$2 listen end
+        listen=${CALLCENTER_ROUTER:-$(sed -n 's/^listen *= *//p' "$conf" | tail -n 1)}
+        "${ROUTERD:-$top_builddir/daemons/routerd/callcenter-routerd}" --user --config="$conf" 2>>"$log" &
+        routerd_pid=$!
+        end=$((SECONDS + 30))
+        until tcp_open "${listen%:*}" "${listen##*:}" && routerd_owns_name; do
+                { [ "$SECONDS" -lt "$end" ] && kill -0 "$routerd_pid"; } 2>/dev/null ||
+                        bail_out "routerd did not come up" "$log"
+                sleep 0.05
+        done
+}
+routerd_owns_name() {   # org.callcenter.Router1 belongs to $routerd_pid
+        [ "$(busctl --user call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+                GetConnectionUnixProcessID s org.callcenter.Router1 2>/dev/null)" = "u $routerd_pid" ]
+}
+# routerd_stop: SIGTERM to $routerd_pid; returns routerd's exit status once
+# the bus has dropped its name too (the next instance must not find it taken).
+routerd_stop() {
+        local rc
+        kill -TERM "$routerd_pid"; wait "$routerd_pid"; rc=$?
+        routerd_pid=
+        wait_for 10 routerd_name_free
+        return $rc
+}
+routerd_name_free() { ! busctl --user status org.callcenter.Router1 >/dev/null 2>&1; }
+# router_list_calls: ListCalls as "id:state:operator" words, in its order.
+router_list_calls() {
+        python3 -c '
+import re, sys
+print(" ".join("%s:%s:%s" % m[:3] for m in re.findall(r"\"([^\"]*)\" \"([^\"]*)\" \"([^\"]*)\" (\d+)", sys.argv[1])))' \
+                "$(busctl --user call org.callcenter.Router1 /org/callcenter/Router1 org.callcenter.Router1 ListCalls 2>&1)"
+}
+# wire_messages: the "messages" of each reply line (TCP wire, JSON) on stdin,
+# one a line, with "error=<code>" before those of a failed reply.
+wire_messages() {
+        python3 -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    if r.get("ok") is False:
+        print("error=" + r["error"])
+    for m in r["messages"]:
+        print(m)'
+}
+# notify_listen SOCKET FILE: a notify socket of our own (NOTIFY_SOCKET=SOCKET),
+# each message appended to FILE and a newline; sets notify_pid.
+notify_listen() {
+        python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "w") as out:
+    while True:
+        out.write(s.recv(4096).decode() + "\n"); out.flush()' "$1" "$2" &
+        # shellcheck disable=SC2034 # the caller's
+        notify_pid=$!
+        wait_for 5 test -S "$1"
+}

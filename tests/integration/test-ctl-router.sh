@@ -24,30 +24,12 @@ command -v busctl >/dev/null || skip_all "busctl missing"
 
 dir=$(scratch_dir)
 routerd_pid=
-router_name_free() { ! busctl --user status org.callcenter.Router1 >/dev/null 2>&1; }
-stop_routerd() {
-        if [ -n "$routerd_pid" ]; then
-                kill "$routerd_pid" 2>/dev/null && wait "$routerd_pid" 2>/dev/null
-                routerd_pid=
-                # The bus drops the name a moment after the process is gone:
-                # the next instance must not find it still taken.
-                wait_for 10 router_name_free
-        fi
-}
-cleanup() { stop_routerd; dbus_stop; rm -rf "$dir"; }
+# shellcheck disable=SC2086 # unquoted: none when empty
+cleanup() { test_cleanup "$dir" $routerd_pid; }
 trap cleanup EXIT
 unset CALLCENTER_DATABASE_URL
 
 dbus_start "$dir" || skip_all "cannot start a private dbus-daemon"
-
-free_port() {
-        local p
-        for _ in $(seq 50); do
-                p=$((20000 + RANDOM % 30000))
-                tcp_open 127.0.0.1 "$p" || { echo "$p"; return 0; }
-        done
-        return 1
-}
 
 # start_routerd RING_TIMEOUT [OPERATORS [QUEUES]]: a fresh routerd
 # (operators A B unless given, longest-idle, no named queues unless given).
@@ -55,7 +37,7 @@ start_routerd() {
         # routerd takes $CALLCENTER_ROUTER as its listen address: the
         # previous instance's must not leak into this one.
         unset CALLCENTER_ROUTER
-        port=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+        port=$(free_port)
         cat >"$dir/callcenter.conf" <<CONF
 [router]
 listen = 127.0.0.1:$port
@@ -69,15 +51,7 @@ url =
 publish = ipc://$dir/events-in
 subscribe = ipc://$dir/events-out
 CONF
-        "$routerd" --user --config="$dir/callcenter.conf" 2>>"$dir/routerd.log" &
-        routerd_pid=$!
-        up() { tcp_open 127.0.0.1 "$port" &&
-                busctl --user call org.callcenter.Router1 /org/callcenter/Router1 org.callcenter.Router1 ListOperators; }
-        if ! wait_for 30 up; then
-                echo "Bail out! routerd did not come up"
-                sed 's/^/# /' "$dir/routerd.log"
-                exit 1
-        fi
+        ROUTERD=$routerd routerd_start "$dir/callcenter.conf" "$dir/routerd.log"
         export CALLCENTER_ROUTER=127.0.0.1:$port
 }
 
@@ -174,7 +148,7 @@ Call 11 missed
 Call 12 missed' -- bash -c 'printf "%s\n" "call 10" "call 11" "call 12" "answer A" "reject B" "hangup 10" "hangup 11" "hangup 12" quit "call 13" | "$0" --user shell' "$ctl"
 expect "shell: quit leaves before later lines" 0 '' -- bash -c 'printf "quit\ncall 20\n" | "$0" --user shell' "$ctl"
 check "  and call 20 was never placed" -- bash -c '! "$0" --user calls | grep -q "^20 "' "$ctl"
-stop_routerd
+routerd_stop
 
 # ---- a ring timeout's notice arrives between two commands -------------------------
 start_routerd 1s
@@ -186,22 +160,11 @@ Call 30 ringing for operator B'
 check "shell: the ignored notice is printed as it arrives" -- test "$(head -n4 <<<"$out")" = "$want"
 check "  and the next command still works" -- test "$(sed -n '$p' <<<"$out")" = "Call 30 missed"
 [ "$(head -n4 <<<"$out")" = "$want" ] || { diag "got:"; printf '%s\n' "$out" | sed 's/^/#   /'; }
-stop_routerd
+routerd_stop
 
 # ---- named queues: C serves only "sales", A and B the default queue -------------------
 start_routerd 60s 'A B C' 'sales:C'
 wire() { python3 "$top_srcdir/tests/integration/router-wire.py" "${CALLCENTER_ROUTER##*:}" send "$@"; }
-# The "messages" of each JSON line on stdin, and "error=<code>" for refusals.
-messages() {
-        python3 -c '
-import json, sys
-for line in sys.stdin:
-    r = json.loads(line)
-    if r.get("ok") is False:
-        print("error=" + r["error"])
-    for m in r["messages"]:
-        print(m)'
-}
 out=$(printf '%s\n' \
         '{"command":"call","id":"40","queue":"sales"}' \
         '{"command":"call","id":"41","queue":"sales"}' \
@@ -212,7 +175,7 @@ out=$(printf '%s\n' \
         '{"command":"call","id":"43","queue":"a b"}' \
         '{"command":"call","id":"44","queue":null}' \
         '{"command":"call","id":"45","queue":"default"}' \
-        '{"command":"status"}' | wire --timeout 5 2>"$dir/stderr" | tee "$dir/queues.json" | messages)
+        '{"command":"status"}' | wire --timeout 5 2>"$dir/stderr" | tee "$dir/queues.json" | wire_messages)
 want='Call 40 received
 Call 40 ringing for operator C
 Call 41 received
@@ -263,6 +226,6 @@ Call 53 waiting in queue
 No such queue nope
 Call 54 received
 Call 54 waiting in queue' -- bash -c 'printf "%s\n" "call 53 --queue sales" "call 54 -q nope" "call 54" quit | "$0" --user shell' "$ctl"
-stop_routerd
+routerd_stop
 
 done_testing

@@ -15,31 +15,23 @@ set -u
 . "$top_srcdir/tests/integration/lib.sh"
 
 ROUTERD=$top_builddir/daemons/routerd/callcenter-routerd
-command -v dbus-daemon >/dev/null || skip_all "dbus-daemon not found"
-command -v busctl >/dev/null || skip_all "busctl not found"
-command -v python3 >/dev/null || skip_all "python3 not found"
-[ -x "$ROUTERD" ] || { echo "Bail out! $ROUTERD not built"; exit 1; }
+need_cmds dbus-daemon busctl python3
+need_built "$ROUTERD"
 
 T=$(scratch_dir)
 routerd_pid= client_pid= monitor_pid=
 cleanup() {
         [ -n "${DBUS_PID:-}" ] && kill -CONT "$DBUS_PID" 2>/dev/null
-        for p in $client_pid $monitor_pid $routerd_pid; do
-                { kill -9 "$p"; wait "$p"; } 2>/dev/null
-        done
-        dbus_stop
-        rm -rf "$T"
+        # shellcheck disable=SC2086 # unquoted: the empty ones go
+        test_cleanup "$T" $client_pid $monitor_pid $routerd_pid
 }
 trap cleanup EXIT
 
-dbus_start "$T" || { echo "Bail out! cannot start dbus-daemon"; exit 1; }
-PORT=$(free_port) || { echo "Bail out! no free port"; exit 1; }
+dbus_start "$T" || bail_out "cannot start dbus-daemon"
+PORT=$(free_port) || bail_out "no free port"
 printf '%s\n' '[database]' 'url=' '[events]' 'publish=' '[router]' "listen=127.0.0.1:$PORT" \
         'operators=A B' >"$T/routerd.conf"
-"$ROUTERD" --user --config="$T/routerd.conf" 2>>"$T/routerd.log" &
-routerd_pid=$!
-wait_for 10 tcp_open 127.0.0.1 "$PORT" && wait_for 10 busctl --user status org.callcenter.Router1 >/dev/null ||
-        { echo "Bail out! routerd did not come up"; sed 's/^/# /' "$T/routerd.log"; exit 1; }
+routerd_start "$T/routerd.conf" "$T/routerd.log"
 
 # Every CallStateChanged routerd sends, as the bus delivers it.
 busctl --user monitor --match="type='signal',sender='org.callcenter.Router1',member='CallStateChanged'" \
@@ -115,8 +107,8 @@ check "routerd answers on the bus afterwards" -- \
 reply=$(printf '{"command":"status"}\n' | python3 "$top_srcdir/tests/integration/router-wire.py" "$PORT" send --timeout 5)
 like "$reply" '"ok": ?true' "routerd answers on TCP afterwards"
 
-kill -TERM "$routerd_pid"; wait "$routerd_pid"; rc=$?; routerd_pid=
-is "$rc" 0 "SIGTERM exits 0"
+routerd_stop
+is "$?" 0 "SIGTERM exits 0"
 like "$(cat "$T/routerd.log")" 'TCP input was held [0-9]+ time' "the hold is logged at exit"
 
 done_testing

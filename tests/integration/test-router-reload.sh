@@ -27,32 +27,19 @@ set -u
 
 ROUTERD=$top_builddir/daemons/routerd/callcenter-routerd
 WIRE=$top_srcdir/tests/integration/router-wire.py
-command -v dbus-daemon >/dev/null || skip_all "dbus-daemon not found"
-command -v busctl >/dev/null || skip_all "busctl not found"
-command -v python3 >/dev/null || skip_all "python3 not found"
-[ -x "$ROUTERD" ] || { echo "Bail out! $ROUTERD not built"; exit 1; }
+need_cmds dbus-daemon busctl python3
+need_built "$ROUTERD"
 
 T=$(scratch_dir)
-routerd_pid=
-monitor_pid=
-sub_pid=
-notify_pid=
-cleanup() {
-        for p in $routerd_pid $monitor_pid $sub_pid $notify_pid; do
-                { kill -9 "$p"; wait "$p"; } 2>/dev/null
-        done
-        dbus_stop
-        pg_stop
-        rm -rf "$T"
-}
+routerd_pid='' monitor_pid='' sub_pid='' notify_pid=''
+# shellcheck disable=SC2086 # unquoted: the empty ones go
+cleanup() { test_cleanup "$T" $routerd_pid $monitor_pid $sub_pid $notify_pid; }
 trap cleanup EXIT
 
 DB=no
-if pg_bindir >/dev/null && { [ "$(id -u)" -ne 0 ] || id postgres >/dev/null 2>&1; }; then
-        pg_start "$T/pg" >/dev/null 2>&1 && DB=yes
-fi
+pg_usable && pg_start "$T/pg" >/dev/null 2>&1 && DB=yes
 [ "$DB" = yes ] || diag "no PostgreSQL: the store checks are skipped"
-dbus_start "$T" || { echo "Bail out! cannot start dbus-daemon"; exit 1; }
+dbus_start "$T" || bail_out "cannot start dbus-daemon"
 PORT=$(free_port)
 PORT2=$(free_port)
 B=(busctl --user)
@@ -70,12 +57,7 @@ call() { "${B[@]}" call "${R[@]}" "$@" 2>&1; }
 prop() { "${B[@]}" get-property "${R[@]}" "$1" 2>&1; }
 wire() { python3 "$WIRE" "$PORT" send "$@"; }
 ops() { call ListOperators; }
-# ListCalls as "id:state:operator" words.
-calls() {
-        python3 -c '
-import re, sys
-print(" ".join("%s:%s:%s" % m[:3] for m in re.findall(r"\"([^\"]*)\" \"([^\"]*)\" \"([^\"]*)\" (\d+)", sys.argv[1])))' "$(call ListCalls)"
-}
+calls() { router_list_calls; }
 log_has() { grep -qF -- "$1" "$T/routerd.log"; }
 sub_has() { grep -qF -- "$1" "$T/sub.json"; }
 # reload: SIGHUP, then wait for the READY=1 that ends it (the n-th READY).
@@ -89,23 +71,12 @@ reload() {
 }
 
 # A notify socket of our own.
-python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "w") as out:
-    while True:
-        out.write(s.recv(4096).decode() + "\n"); out.flush()' "$T/notify" "$T/notify.txt" &
-notify_pid=$!
-wait_for 5 test -S "$T/notify"
+notify_listen "$T/notify" "$T/notify.txt"
 
 # --- start: queue sales served by A (paused below), B and C in default ---------
 conf 'operators=A B C' 'queues=sales:A' 'ring_timeout=5min' 'strategy=longest-idle'
-NOTIFY_SOCKET=$T/notify "$ROUTERD" --user --config="$CONF" 2>>"$T/routerd.log" &
-routerd_pid=$!
-wait_for 15 tcp_open 127.0.0.1 "$PORT" && wait_for 10 "${B[@]}" status org.callcenter.Router1 &&
-        wait_for 5 readies_above 0 || {
-        echo "Bail out! routerd did not come up"; sed 's/^/# /' "$T/routerd.log"; exit 1; }
+NOTIFY_SOCKET=$T/notify routerd_start "$CONF" "$T/routerd.log"
+wait_for 5 readies_above 0 || bail_out "routerd did not come up" "$T/routerd.log"
 "${B[@]}" monitor --match="type='signal',sender='org.callcenter.Router1',member='PropertiesChanged',path='/org/callcenter/Router1'" \
         >"$T/monitor.txt" 2>&1 &
 monitor_pid=$!
@@ -240,8 +211,8 @@ else
         skip "store checks (no PostgreSQL)"
 fi
 
-kill -TERM "$routerd_pid"; wait "$routerd_pid"; rc=$?; routerd_pid=
-is "$rc" 0 "SIGTERM exits 0"
+routerd_stop
+is "$?" 0 "SIGTERM exits 0"
 check "no errors in the log but the two broken files" -- bash -c '
 test "$(grep -c "^<[0-3]>" "$1")" -eq 2' _ "$T/routerd.log"
 grep "^<[0-4]>" "$T/routerd.log" | sed 's/^/# log: /' | head -20

@@ -23,25 +23,18 @@ set -u
 
 ROUTERD=$top_builddir/daemons/routerd/callcenter-routerd
 WIRE=$top_srcdir/tests/integration/router-wire.py
-pg_bindir >/dev/null || skip_all "PostgreSQL server binaries (initdb) not found"
-[ "$(id -u)" -ne 0 ] || id postgres >/dev/null 2>&1 || skip_all "running as root without a postgres user"
-command -v dbus-daemon >/dev/null || skip_all "dbus-daemon not found"
-command -v busctl >/dev/null || skip_all "busctl not found"
-command -v python3 >/dev/null || skip_all "python3 not found"
-[ -x "$ROUTERD" ] || { echo "Bail out! $ROUTERD not built"; exit 1; }
+need_pg
+need_cmds dbus-daemon busctl python3
+need_built "$ROUTERD"
 
 T=$(scratch_dir)
 routerd_pid=
-cleanup() {
-        [ -n "$routerd_pid" ] && { kill -9 "$routerd_pid"; wait "$routerd_pid"; } 2>/dev/null
-        dbus_stop
-        pg_stop
-        rm -rf "$T"
-}
+# shellcheck disable=SC2086 # unquoted: none when empty
+cleanup() { test_cleanup "$T" $routerd_pid; }
 trap cleanup EXIT
 
-pg_start "$T/pg" || { echo "Bail out! cannot start PostgreSQL"; exit 1; }
-dbus_start "$T" || { echo "Bail out! cannot start dbus-daemon"; exit 1; }
+pg_start "$T/pg" || bail_out "cannot start PostgreSQL"
+dbus_start "$T" || bail_out "cannot start dbus-daemon"
 PORT=$(( 20000 + RANDOM % 20000 ))
 B=(busctl --user)
 R=(org.callcenter.Router1 /org/callcenter/Router1 org.callcenter.Router1)
@@ -50,34 +43,14 @@ export CALLCENTER_DATABASE_URL=$PG_URL
 printf '%s\n' '[database]' 'reconnect_max=300ms' '[events]' 'publish=' '[router]' \
         "listen=127.0.0.1:$PORT" 'operators=A B' 'ring_timeout=5min' >"$T/routerd.conf"
 
-start_routerd() {
-        "$ROUTERD" --user --config="$T/routerd.conf" 2>>"$T/routerd.log" &
-        routerd_pid=$!
-        wait_for 15 tcp_open 127.0.0.1 "$PORT" &&
-                wait_for 10 "${B[@]}" status org.callcenter.Router1 || {
-                echo "Bail out! routerd did not come up"; sed 's/^/# /' "$T/routerd.log"; exit 1; }
-}
+start_routerd() { routerd_start "$T/routerd.conf" "$T/routerd.log"; }
 kill_routerd() {        # SIGKILL after the store's flush window
         sleep 0.3
-        { kill -9 "$routerd_pid"; wait "$routerd_pid"; } 2>/dev/null
+        kill_pids "$routerd_pid"
         routerd_pid=
-}
-term_routerd() {        # SIGTERM; returns routerd's exit status
-        local rc
-        kill -TERM "$routerd_pid"; wait "$routerd_pid"; rc=$?
-        routerd_pid=
-        return $rc
 }
 call() { "${B[@]}" call "${R[@]}" "$@" 2>&1; }
 wire() { python3 "$WIRE" "$PORT" send "$@"; }
-
-# calls_are EXPECTED: ListCalls as "id:state:operator" words.
-list_calls() {
-        python3 -c '
-import re, sys
-s = sys.argv[1]
-print(" ".join("%s:%s:%s" % m[:3] for m in re.findall(r"\"([^\"]*)\" \"([^\"]*)\" \"([^\"]*)\" (\d+)", s)))' "$(call ListCalls)"
-}
 same() {        # same EXPECTED ACTUAL, with a diagnostic on mismatch
         [ "$1" = "$2" ] && return 0
         diag "expected: ${1:0:200}... ${1: -200}"
@@ -111,7 +84,7 @@ start_routerd
 check "after SIGKILL: operators in order, with status and the busy call" -- \
         test "$(call ListOperators)" = 'a(sss) 3 "A" "busy" "c1" "B" "paused" "" "C" "offline" ""'
 expected="$(seq_calls 2 300 queued) c1:answered:A"
-check "after SIGKILL: the 299 queued calls in order, then the busy one" -- same "$expected" "$(list_calls)"
+check "after SIGKILL: the 299 queued calls in order, then the busy one" -- same "$expected" "$(router_list_calls)"
 check "QueueLength is 299" -- test "$("${B[@]}" get-property "${R[@]}" QueueLength)" = "u 299"
 
 # A ringing call.
@@ -122,7 +95,7 @@ start_routerd
 check "after SIGKILL: the ringing call is offered again in its place" -- \
         test "$(call ListOperators)" = 'a(sss) 3 "A" "busy" "c1" "B" "ringing" "c2" "C" "offline" ""'
 expected="$(seq_calls 3 300 queued) c2:ringing:B c1:answered:A"
-check "after SIGKILL: ListCalls" -- same "$expected" "$(list_calls)"
+check "after SIGKILL: ListCalls" -- same "$expected" "$(router_list_calls)"
 
 # The busy call ends after the restart.
 echo '{"command":"hangup","id":"c1"}' | wire >"$T/hangup.json"
@@ -132,14 +105,14 @@ sleep 0.3
 check "c1's record: answered, ended, finished, waited" -- test "$(psql_cc -c "SELECT state, operator, outcome, answered IS NOT NULL, ended > answered, waited IS NOT NULL FROM router_calls WHERE call = 'c1'")" = "finished|A|finished|t|t|t"
 
 # Graceful restart.
-check "SIGTERM exits 0" -- term_routerd
+check "SIGTERM exits 0" -- routerd_stop
 start_routerd
 # Ringing calls go back to their place and are offered again: c2, the
 # older, to A (both operators idle since the start: configured order).
 expected="$(seq_calls 4 300 queued) c2:ringing:A c3:ringing:B"
-check "after SIGTERM: the same calls, the ringing ones offered again" -- same "$expected" "$(list_calls)"
+check "after SIGTERM: the same calls, the ringing ones offered again" -- same "$expected" "$(router_list_calls)"
 check "RemoveOperator C" -- test "$(call RemoveOperator s C)" = ""
-check "SIGTERM exits 0 again" -- term_routerd
+check "SIGTERM exits 0 again" -- routerd_stop
 start_routerd
 check "a removed operator stays removed" -- same 'a(sss) 2 "A" "ringing" "c2" "B" "ringing" "c3"' "$(call ListOperators)"
 
@@ -159,10 +132,10 @@ check "the calls placed meanwhile reach PostgreSQL once it is back" -- test $wri
 kill_routerd
 start_routerd
 expected="$(seq_calls 5 300 queued) d1:queued: d2:queued: c4:ringing:B c2:answered:A"
-check "changes made while PostgreSQL was away survive SIGKILL" -- same "$expected" "$(list_calls)"
+check "changes made while PostgreSQL was away survive SIGKILL" -- same "$expected" "$(router_list_calls)"
 check "c3's record says missed" -- test "$(psql_cc -c "SELECT outcome FROM router_calls WHERE call = 'c3'")" = missed
 
-check "SIGTERM exits 0 at the end" -- term_routerd
+check "SIGTERM exits 0 at the end" -- routerd_stop
 check "no errors in the log" -- bash -c '! grep -q "^<[0-3]>" "$1"' _ "$T/routerd.log"
 grep "^<[0-4]>" "$T/routerd.log" | sed 's/^/# log: /' | head -20
 done_testing

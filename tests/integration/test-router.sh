@@ -30,27 +30,16 @@ WIRE=$top_srcdir/tests/integration/router-wire.py
 EVENTD=$top_builddir/daemons/eventd/callcenter-eventd
 EVENT_SUB=$top_builddir/tests/integration/event-sub
 EVENT_PUB=$top_builddir/tests/integration/event-pub
-command -v dbus-daemon >/dev/null || skip_all "dbus-daemon not found"
-command -v busctl >/dev/null || skip_all "busctl not found"
-command -v python3 >/dev/null || skip_all "python3 not found"
-[ -x "$ROUTERD" ] || { echo "Bail out! $ROUTERD not built"; exit 1; }
+need_cmds dbus-daemon busctl python3
+need_built "$ROUTERD"
 
 T=$(scratch_dir)
-routerd_pid=
-monitor_pid=
-eventd_pid=
-sub_pid=
-slow_pid=
-cleanup() {
-        for p in $routerd_pid $monitor_pid $sub_pid $eventd_pid $slow_pid; do
-                { kill -9 "$p"; wait "$p"; } 2>/dev/null
-        done
-        dbus_stop
-        rm -rf "$T"
-}
+routerd_pid='' monitor_pid='' eventd_pid='' sub_pid='' slow_pid='' notify_pid=''
+# shellcheck disable=SC2086 # unquoted: the empty ones go
+cleanup() { test_cleanup "$T" $routerd_pid $monitor_pid $sub_pid $eventd_pid $slow_pid $notify_pid; }
 trap cleanup EXIT
 
-dbus_start "$T" || { echo "Bail out! cannot start dbus-daemon"; exit 1; }
+dbus_start "$T" || bail_out "cannot start dbus-daemon"
 PORT=$(( 20000 + RANDOM % 20000 ))
 B=(busctl --user)
 R=(org.callcenter.Router1 /org/callcenter/Router1 org.callcenter.Router1)
@@ -64,19 +53,7 @@ printf '%s\n' '[database]' 'url=' '[events]' "publish=ipc://$T/events-in" \
         "subscribe=ipc://$T/events-out" '[router]' "listen=127.0.0.1:$PORT" 'operators=A B' \
         'ring_timeout=1s' >"$T/routerd.conf"
 
-start_routerd() {
-        "$ROUTERD" --user --config="$T/routerd.conf" 2>>"$T/routerd.log" &
-        routerd_pid=$!
-        wait_for 10 tcp_open 127.0.0.1 "$PORT" &&
-                wait_for 10 "${B[@]}" status org.callcenter.Router1 || {
-                echo "Bail out! routerd did not come up"; sed 's/^/# /' "$T/routerd.log"; exit 1; }
-}
-stop_routerd() {        # SIGTERM; returns routerd's exit status
-        local rc
-        kill -TERM "$routerd_pid"; wait "$routerd_pid"; rc=$?
-        routerd_pid=
-        return $rc
-}
+start_routerd() { routerd_start "$T/routerd.conf" "$T/routerd.log"; }
 
 if [ "$EVENTS" = yes ]; then
         # eventd without a database only relays (no archive).
@@ -102,24 +79,12 @@ monitor_pid=$!
 sleep 0.3
 
 wire() { python3 "$WIRE" "$PORT" send "$@"; }
-# messages: the "messages" of each JSON line on stdin, one per line, and the
-# error code of failed replies as "error=<code>".
-messages() {
-        python3 -c '
-import json, sys
-for line in sys.stdin:
-    r = json.loads(line)
-    if r.get("ok") is False:
-        print("error=" + r["error"])
-    for m in r["messages"]:
-        print(m)'
-}
 
 # --- the seeds' classic session over TCP -------------------------------------------
 printf '{"command":"%s","id":"%s"}\n' call 1 call 2 call 3 answer A reject B answer B \
         hangup 1 hangup 3 hangup 2 call 4 | wire --notices 1 --timeout 5 >"$T/session.json"
 ok $? "TCP session: one reply per request, then the ring-timeout notice"
-messages <"$T/session.json" >"$T/session.txt"
+wire_messages <"$T/session.json" >"$T/session.txt"
 printf '%s\n' \
         'Call 1 received' \
         'Call 1 ringing for operator A' \
@@ -148,7 +113,7 @@ check "every reply says ok" -- test "$(grep -c '"ok":true' "$T/session.json")" -
 # first. Which operator call 8 rings is not the point here.
 printf '{"command":"%s","id":"%s"}\n' hangup 4 answer A hangup 99 answer Z hangup 4 call 8 call 8 hangup 8 |
         wire >"$T/errors.json"
-messages <"$T/errors.json" | sed 's/operator [AB]$/operator X/' >"$T/errors.txt"
+wire_messages <"$T/errors.json" | sed 's/operator [AB]$/operator X/' >"$T/errors.txt"
 printf '%s\n' 'Call 4 missed' error=invalid_state 'Operator A is not ringing' error=no_such_call 'No such call 99' \
         error=no_such_operator 'No such operator Z' error=no_such_call 'No such call 4' 'Call 8 received' \
         'Call 8 ringing for operator X' error=exists 'Call 8 already exists' 'Call 8 missed' >"$T/errors.expected"
@@ -168,7 +133,7 @@ check "TCP errors: codes and human lines" -- diff -u "$T/errors.expected" "$T/er
         echo '{"command":"hangup","id":"5"}'
 } | wire >"$T/bad.json"
 ok $? "bad lines: one reply each"
-messages <"$T/bad.json" | grep '^error=' >"$T/bad.txt"
+wire_messages <"$T/bad.json" | grep '^error=' >"$T/bad.txt"
 printf 'error=%s\n' bad_json not_object unknown_command missing_id bad_id bad_id line_too_long \
         missing_command >"$T/bad.expected"
 check "bad lines: the error codes" -- diff -u "$T/bad.expected" "$T/bad.txt"
@@ -219,7 +184,7 @@ check "subscribe: the ring-timeout notice of a D-Bus call" -- grep -q '^{"event"
 # --- the same session over D-Bus --------------------------------------------------
 # A fresh routerd (SIGTERM, start again): both operators idle since the start,
 # so the strategy's tie goes to the configured order.
-check "SIGTERM: exit status 0" -- stop_routerd
+check "SIGTERM: exit status 0" -- routerd_stop
 start_routerd
 call() { "${B[@]}" call "${R[@]}" "$@" 2>&1; }
 check "D-Bus PlaceCall 11 rings A" -- test "$(call PlaceCall s 11)" = 'ss "ringing" "A"'
@@ -319,33 +284,21 @@ else
         echo "ok $((tap_n += 1)) # SKIP eventd or event-sub not built"
 fi
 
-check "SIGTERM: exit status 0" -- stop_routerd
+check "SIGTERM: exit status 0" -- routerd_stop
 
 # --- sd_notify and socket activation -------------------------------------------------
 # A notify socket of our own: READY=1 and the one-line STATUS=.
-python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(10)
-with open(sys.argv[2], "w") as out:
-    while True:
-        try:
-            out.write(s.recv(4096).decode() + "\n"); out.flush()
-        except socket.timeout:
-            break' "$T/notify" "$T/notify.txt" &
-notify_pid=$!
-wait_for 5 test -S "$T/notify"
+notify_listen "$T/notify" "$T/notify.txt"
 NOTIFY_SOCKET=$T/notify start_routerd
 printf '{"command":"call","id":"n1"}\n' | wire >/dev/null
 sleep 0.6
 check "sd_notify: READY=1" -- grep -q '^READY=1' "$T/notify.txt"
 check "sd_notify: STATUS= one-line summary" -- grep -q '^STATUS=0 calls queued, 1/2 operators available, [0-9]* connections\?$' "$T/notify.txt"
-stop_routerd
+routerd_stop
 ok $? "SIGTERM: exit status 0"
 sleep 0.2
 check "sd_notify: STOPPING=1" -- grep -q "^STOPPING=1" "$T/notify.txt"
-{ kill "$notify_pid"; wait "$notify_pid"; } 2>/dev/null
+{ kill "$notify_pid"; wait "$notify_pid"; } 2>/dev/null; notify_pid=
 if command -v systemd-socket-activate >/dev/null; then
         SA_PORT=$((PORT + 1))
         systemd-socket-activate -E DBUS_SESSION_BUS_ADDRESS -l "127.0.0.1:$SA_PORT" \
@@ -354,7 +307,7 @@ if command -v systemd-socket-activate >/dev/null; then
         sleep 0.3
         out=$(printf '{"command":"call","id":"sa"}\n' | python3 "$WIRE" "$SA_PORT" send)
         check "socket activation: served on the passed socket" -- test "$out" = '{"ok":true,"messages":["Call sa received","Call sa ringing for operator A"]}'
-        check "socket activation: SIGTERM exits 0" -- stop_routerd
+        check "socket activation: SIGTERM exits 0" -- routerd_stop
 else
         echo "ok $((tap_n += 1)) # SKIP systemd-socket-activate not found"
 fi

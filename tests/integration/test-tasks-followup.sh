@@ -28,32 +28,18 @@ TASKD=$top_builddir/daemons/taskd/callcenter-taskd
 EVENTD=$top_builddir/daemons/eventd/callcenter-eventd
 ROUTERD=$top_builddir/daemons/routerd/callcenter-routerd
 ZPUB=$top_builddir/tests/integration/zpub
-pg_bindir >/dev/null || skip_all "PostgreSQL server binaries (initdb) not found"
-[ "$(id -u)" -ne 0 ] || id postgres >/dev/null 2>&1 || skip_all "running as root without a postgres user"
-command -v dbus-daemon >/dev/null || skip_all "dbus-daemon not found"
-command -v busctl >/dev/null || skip_all "busctl not found"
-command -v python3 >/dev/null || skip_all "python3 not found"
-for f in "$TASKD" "$EVENTD" "$ZPUB"; do
-        [ -x "$f" ] || { echo "Bail out! $f not built"; exit 1; }
-done
+need_pg
+need_cmds dbus-daemon busctl python3
+need_built "$TASKD" "$EVENTD" "$ZPUB"
 
 T=$(scratch_dir)
-taskd_pid=
-eventd_pid=
-routerd_pid=
-cleanup() {
-        local p
-        for p in $taskd_pid $routerd_pid $eventd_pid; do
-                { kill -9 "$p"; wait "$p"; } 2>/dev/null
-        done
-        dbus_stop
-        pg_stop
-        rm -rf "$T"
-}
+taskd_pid='' eventd_pid='' routerd_pid=''
+# shellcheck disable=SC2086 # unquoted: the empty ones go
+cleanup() { test_cleanup "$T" $taskd_pid $routerd_pid $eventd_pid; }
 trap cleanup EXIT
 
-pg_start "$T/pg" || { echo "Bail out! cannot start PostgreSQL"; exit 1; }
-dbus_start "$T" || { echo "Bail out! cannot start dbus-daemon"; exit 1; }
+pg_start "$T/pg" || bail_out "cannot start PostgreSQL"
+dbus_start "$T" || bail_out "cannot start dbus-daemon"
 export CALLCENTER_DATABASE_URL=$PG_URL
 IN=ipc://$T/events-in
 OUT=ipc://$T/events-out
@@ -68,7 +54,7 @@ start_taskd() {         # start_taskd CONFIG
         taskd_pid=$!
         wait_for 20 tcall ListTasks t 0
 }
-kill_taskd() { kill -9 "$taskd_pid"; { wait "$taskd_pid"; } 2>/dev/null; taskd_pid=; }
+kill_taskd() { kill_pids "$taskd_pid"; taskd_pid=; }
 # An envelope as routerd publishes it.
 missed() {      # missed CALL [SEQ]
         printf '{"seq":%s,"time":"2026-11-22T10:00:00.000001Z","source":"router","host":"test","type":"call.missed","data":{"call":"%s","queue":"default"}}' \
@@ -79,6 +65,11 @@ publish() { "$ZPUB" "$IN" "$@"; }
 followups() { psql_cc -c "SELECT string_agg(call || '=' || title, ' ' ORDER BY id) FROM tasks WHERE call IS NOT NULL"; }
 sql_is() {      # sql_is QUERY EXPECTED: for wait_for (no diagnostics)
         [ "$(psql_cc -c "$1" 2>/dev/null)" = "$2" ]
+}
+missed_leaves() {       # missed_leaves CALL SEQ N: CALL's missed event for 1 s, then N tasks for CALL
+        publish 1 router.call.missed "$(missed "$1" "$2")"
+        sleep 0.5
+        is "$(psql_cc -c "SELECT count(*) FROM tasks WHERE call = '$1'")" "$3"
 }
 
 "$EVENTD" --config="$T/cc.conf" 2>>"$T/eventd.log" &
@@ -124,25 +115,16 @@ check "done and reopened are published too, in order" -- wait_for 10 sql_is \
 # --- restarts and deletes do not bring it back ---------------------------------------------
 kill_taskd
 check "taskd restarts after SIGKILL" -- start_taskd "$T/cc.conf"
-publish 1 router.call.missed "$(missed c42 7)"
-sleep 0.5
-check "after a restart, the same missed call creates nothing" -- \
-        is "$(psql_cc -c "SELECT count(*) FROM tasks WHERE call = 'c42'")" 1
+check "after a restart, the same missed call creates nothing" -- missed_leaves c42 7 1
 check "delete the follow-up task" -- tcall DeleteTask t "$id42"
-publish 1 router.call.missed "$(missed c42 8)"
-sleep 0.5
-check "after its task was deleted, the same missed call creates nothing" -- \
-        is "$(psql_cc -c "SELECT count(*) FROM tasks WHERE call = 'c42'")" 0
+check "after its task was deleted, the same missed call creates nothing" -- missed_leaves c42 8 0
 check "taskd publishes tasks.task.deleted" -- wait_for 10 sql_is \
         "SELECT count(*) FROM events WHERE topic = 'tasks.task.deleted' AND envelope::jsonb->'data'->>'id' = '$id42'" 1
 
 # --- switched off -----------------------------------------------------------------------------
 kill_taskd
 check "taskd with followup_on_missed=no" -- start_taskd "$T/cc-off.conf"
-publish 1 router.call.missed "$(missed c44 9)"
-sleep 0.5
-check "followup_on_missed=no: a missed call creates nothing" -- \
-        is "$(psql_cc -c "SELECT count(*) FROM tasks WHERE call = 'c44'")" 0
+check "followup_on_missed=no: a missed call creates nothing" -- missed_leaves c44 9 0
 kill_taskd
 check "taskd with followup_on_missed=yes again" -- start_taskd "$T/cc.conf"
 
@@ -152,8 +134,7 @@ if [ -x "$ROUTERD" ]; then
         # routerd keeps no data here: the point is its events.
         printf '%s\n' '[database]' 'url=' '[events]' "publish=$IN" "subscribe=$OUT" \
                 '[router]' "listen=127.0.0.1:$PORT" 'operators=A B' >"$T/routerd.conf"
-        CALLCENTER_DATABASE_URL= "$ROUTERD" --user --config="$T/routerd.conf" 2>>"$T/routerd.log" &
-        routerd_pid=$!
+        CALLCENTER_DATABASE_URL='' routerd_start "$T/routerd.conf" "$T/routerd.log"
         R=(org.callcenter.Router1 /org/callcenter/Router1 org.callcenter.Router1)
         check "routerd starts" -- wait_for 10 "${B[@]}" call "${R[@]}" ListOperators
         # routerd's publisher and taskd's subscription need a moment on
@@ -169,7 +150,7 @@ if [ -x "$ROUTERD" ]; then
                 ${B[*]} call ${R[*]} Hangup s e2e-2 | grep -q finished"
         sleep 0.5
         check "... no task for e2e-2" -- is "$(psql_cc -c "SELECT count(*) FROM tasks WHERE call = 'e2e-2'")" 0
-        kill -TERM "$routerd_pid"; { wait "$routerd_pid"; } 2>/dev/null; routerd_pid=
+        routerd_stop
 else
         diag "callcenter-routerd not built: end-to-end part skipped"
         ok 0 "# SKIP routerd not built"
