@@ -320,6 +320,14 @@ static int config_set(const ConfigSection *s, const ConfigItem *item, const char
         return 0;
 }
 
+/* What an indented line without '=' continues: the last key = value line
+ * since the last section header. */
+typedef enum ConfigLast {
+        CONFIG_LAST_NONE,           /* no key yet in this section */
+        CONFIG_LAST_IGNORED,        /* a key we skip: its continuations too */
+        CONFIG_LAST_ITEM,           /* one of our items: last_section/last_item */
+} ConfigLast;
+
 typedef struct ConfigParser {
         const ConfigSection *sections;
         const char *path;
@@ -327,18 +335,71 @@ typedef struct ConfigParser {
         unsigned line;              /* lines handed to inih so far */
         int error;                  /* first failure; stops the parse */
         char last_unknown[64];      /* section last warned about, to warn once */
+        ConfigLast last;
+        const ConfigSection *last_section;
+        const ConfigItem *last_item;
 } ConfigParser;
+
+/* A list continued on an indented line: its words join the value the key
+ * line (or an earlier continuation) assigned. */
+static int config_continue(ConfigParser *p, const char *text) {
+        const ConfigSection *s = p->last_section;
+        const ConfigItem *item = p->last_item;
+        _cleanup_(strv_freep) char **more = NULL;
+        _cleanup_(freep) char *copy = NULL;
+        char ***l = (char ***) ((char *) s->base + item->offset);
+        size_t n = 0, m = 0;
+        char **nl;
+        int r;
+
+        if (item->type != CONFIG_STRV) {
+                log_error("%s:%u: [%s] %s takes one value: only lists continue on indented lines",
+                          p->path, p->line, s->name, item->key);
+                return -EINVAL;
+        }
+        /* An inline comment, as inih cuts it from values: ';' after a blank. */
+        copy = strdup(text);
+        if (!copy)
+                return log_oom();
+        for (char *c = copy + 1; *c; c++)
+                if (*c == ';' && is_blank(c[-1])) {
+                        *c = '\0';
+                        break;
+                }
+        r = strv_split_words(copy, &more);
+        if (r < 0)
+                return log_oom();
+        while (*l && (*l)[n])
+                n++;
+        while (more[m])
+                m++;
+        nl = realloc(*l, (n + m + 1) * sizeof(char *));
+        if (!nl)
+                return log_oom();
+        memcpy(nl + n, more, (m + 1) * sizeof(char *));
+        /* The words moved to the list: free only the array. */
+        free(more);
+        more = NULL;
+        *l = nl;
+        return 0;
+}
 
 /*
  * inih reads through us so that we know the line of every handler call
  * (the packaged libinih is built without INI_HANDLER_LINENO), can refuse
- * over-long lines instead of letting inih split them, and can strip leading
- * blanks: with inih's multi-line mode an indented "key = value" would
- * otherwise silently continue the previous value.
+ * over-long lines instead of letting inih split them, and can handle
+ * indentation ourselves, whatever inih's multi-line mode was built as:
+ *
+ *  - an indented line without '=' continues the list of the last key
+ *    (operators and queues outgrow one line): its words are added here,
+ *    and inih gets an empty line;
+ *  - any other indented line loses its blanks, so that an indented
+ *    "key = value" is that key, not a continuation of the previous value.
  */
 static char *config_reader(char *str, int num, void *stream) {
         ConfigParser *p = stream;
         size_t l, skip;
+        const char *t;
 
         if (p->error != 0)
                 return NULL;
@@ -351,14 +412,27 @@ static char *config_reader(char *str, int num, void *stream) {
                 int c = getc(p->f);
 
                 if (c != '\n' && c != EOF) {
-                        log_error("%s:%u: line too long (at most %d bytes)", p->path, p->line,
-                                  num - 3);
+                        log_error("%s:%u: line too long (at most %d bytes; a list continues on indented lines)",
+                                  p->path, p->line, num - 3);
                         p->error = -EINVAL;
                         return NULL;
                 }
         }
 
         skip = strspn(str, " \t");
+        t = str + skip;
+        if (*t == '[')
+                p->last = CONFIG_LAST_NONE;
+        else if (skip > 0 && !strchr("#;\r\n", *t) && *t && !strchr(t, '=') &&
+                 p->last != CONFIG_LAST_NONE) {
+                if (p->last == CONFIG_LAST_ITEM)
+                        p->error = config_continue(p, t);
+                if (p->error != 0)
+                        return NULL;
+                str[0] = '\n';
+                str[1] = '\0';
+                return str;
+        }
         if (skip > 0)
                 memmove(str, str + skip, l - skip + 1);
         return str;
@@ -386,6 +460,7 @@ static int config_handler(void *user, const char *section, const char *name, con
         if (p->error != 0)
                 return 0;
 
+        p->last = CONFIG_LAST_IGNORED;
         s = section_find(p->sections, section);
         if (!s) {
                 /* Other daemons' sections share the file: not our business.
@@ -405,6 +480,9 @@ static int config_handler(void *user, const char *section, const char *name, con
                 if (strcmp(i->key, name) == 0) {
                         snprintf(where, sizeof where, "%s:%u", p->path, p->line);
                         p->error = config_set(s, i, value, where);
+                        p->last = CONFIG_LAST_ITEM;
+                        p->last_section = s;
+                        p->last_item = i;
                         return p->error == 0;
                 }
 

@@ -375,6 +375,63 @@ int main(void) {
                 free(out);
         }
 
+        /* A list goes on over indented lines; anything else indented is a
+         * key of its own. */
+        write_file("cont.conf",
+                   "[test]\n"
+                   "words = one two\n"
+                   "    three four\n"
+                   "# a comment between continuations\n"
+                   "\tfive ; an inline comment\n"
+                   "  name = after\n"
+                   "[events]\n"
+                   "unknownkey = x\n"
+                   "   ignored words\n");
+        out = load_capture(path_in("cont.conf"), &r);
+        is_int(r, 0, "continuation lines load");
+        ok(tc.words && tc.words[0] && tc.words[4] && !strcmp(tc.words[0], "one") &&
+                   !strcmp(tc.words[2], "three") && !strcmp(tc.words[4], "five") && !tc.words[5],
+           "indented lines continue the list (comments skipped, inline comment cut)");
+        is_str(tc.name, "after", "an indented key = value is a key, not a continuation");
+        check_contains(out, "unknown key [events] unknownkey", "the unknown key is warned about");
+        ok(!strstr(out, "ignored"), "its continuation is skipped silently");
+        free(out);
+
+        {
+                /* Operators beyond what one line holds. */
+                char big[8192];
+                size_t o = 0;
+
+                o += (size_t) snprintf(big + o, sizeof big - o, "[test]\nwords =");
+                for (int k = 0; k < 300; k++)
+                        o += (size_t) snprintf(big + o, sizeof big - o, "%sagent%03d", k % 10 == 0 ? "\n  " : " ", k);
+                snprintf(big + o, sizeof big - o, "\n");
+                write_file("many.conf", big);
+                out = load_capture(path_in("many.conf"), &r);
+                is_int(r, 0, "300 words over 30 lines load");
+                {
+                        size_t n = 0;
+
+                        while (tc.words && tc.words[n])
+                                n++;
+                        is_int((int) n, 300, "all 300 words are in the list");
+                        ok(n == 300 && !strcmp(tc.words[299], "agent299"), "in order");
+                }
+                free(out);
+        }
+
+        write_file("cont-bad.conf", "[test]\nsmall = 3\n   4\n");
+        out = load_capture(path_in("cont-bad.conf"), &r);
+        is_int(r, -EINVAL, "a continuation of a single value fails");
+        snprintf(text, sizeof text, "%s:3: [test] small takes one value", path_in("cont-bad.conf"));
+        check_contains(out, text, "and names file:3 and the key");
+        free(out);
+
+        write_file("cont-section.conf", "[test]\nwords = a\n[test]\n   b c\n");
+        out = load_capture(path_in("cont-section.conf"), &r);
+        is_int(r, -EINVAL, "an indented line right after a section header is a syntax error");
+        free(out);
+
         /* A missing explicit file is an error naming it. */
         out = load_capture(path_in("does-not-exist.conf"), &r);
         is_int(r, -ENOENT, "missing explicit file is -ENOENT");
