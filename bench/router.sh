@@ -86,6 +86,19 @@ verdict() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { if (v == "n/a") { print 
 # cpu_ticks PID: user + system CPU time of a process, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
+# pg_cpu_ticks: the same for the whole PostgreSQL cluster (postmaster and
+# every child: routerd's backend, WAL writer, checkpointer ...), whose work
+# for the store is part of what persistence costs. The children are read
+# every time: a backend lives only as long as its connection.
+pg_cpu_ticks() {
+        local pm t=0 p
+        pm=$(head -n 1 "$PG_DIR/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+        for p in "$pm" $(pgrep -P "$pm"); do
+                t=$((t + $(cpu_ticks "$p")))
+        done
+        echo "$t"
+}
+
 # children_cpu: sets child_us to the CPU time (user + system, microseconds)
 # of this shell's reaped children so far: the load generator runs, whose CPU
 # counts too (all processes share the machine's CPUs). Call it directly,
@@ -103,9 +116,9 @@ children_cpu() {
 # signals) and the load generator spent per command, over every command of
 # the runs (warm-up and drain included): where the time goes, whatever the
 # machine's load.
-declare -A cps cpu_us bus_us client_us
+declare -A cps cpu_us bus_us client_us pg_us
 run_wire() {
-        local label=$1 addr=$2 c=$3 p=$4 out best= i n=0 r0=0 d0=0 l0 cpu= pid bus=$DBUS_PID
+        local label=$1 addr=$2 c=$3 p=$4 out best= i n=0 r0=0 d0=0 g0=0 l0 cpu= pid bus=$DBUS_PID
         # The server under test: the echo server, or a routerd.
         case $label in
         echo) pid=$echo_pid bus= ;;
@@ -115,6 +128,7 @@ run_wire() {
         children_cpu
         r0=$(cpu_ticks "$pid") l0=$child_us
         [ -n "$bus" ] && d0=$(cpu_ticks "$bus")
+        [ "$label" = routerd+pg ] && g0=$(pg_cpu_ticks)
         for ((i = 0; i < repeat; i++)); do
                 out=$("$load" wire --connect "$addr" -c "$c" -p "$p" -d "$secs" --prefix "${label:0:3}$c.$p.$i.") || {
                         echo "router bench: $label ${c}x$p failed: $out" >&2; cps[$label,$c,$p]=0; return 1; }
@@ -130,6 +144,11 @@ run_wire() {
                 bus_us[$label,$c,$p]=$(awk -v d="$(( $(cpu_ticks "$bus") - d0 ))" -v n="$n" -v hz="$(getconf CLK_TCK)" \
                         'BEGIN { printf "%.2f", d * 1e6 / hz / n }')
                 cpu+=", dbus-daemon ${bus_us[$label,$c,$p]} us"
+        fi
+        if [ "$label" = routerd+pg ]; then
+                pg_us[$c,$p]=$(awk -v g="$(( $(pg_cpu_ticks) - g0 ))" -v n="$n" -v hz="$(getconf CLK_TCK)" \
+                        'BEGIN { printf "%.2f", g * 1e6 / hz / n }')
+                cpu+=", postgres ${pg_us[$c,$p]} us"
         fi
         cpu+=", client ${client_us[$label,$c,$p]} us"
         cps[$label,$c,$p]=$(field cps "$best")
