@@ -466,7 +466,7 @@ void store_call_abandon(Store *s, const char *id, usec_t now) {
 
 /* --- flushing ------------------------------------------------------------- */
 
-/* COPY text rows of router_calls go through db_copy_escape()/_append();
+/* COPY text rows of the call tables go through db_copy_escape()/_append();
  * numbers are formatted by hand (no vsnprintf(): this runs for every
  * changed call, thousands of times a second under load). */
 static int copy_u64(char **buf, size_t *len, size_t *alloc, uint64_t v) {
@@ -677,37 +677,43 @@ static void on_flush_done(DbLink *l, int error, PGresult *result, void *userdata
 }
 
 /*
- * The calls of a batch go through COPY into a staging table, then one
- * INSERT ... SELECT ... ON CONFLICT merges them: PostgreSQL parses and
- * plans a few short fixed statements per batch instead of a multi-row
- * VALUES list as long as the batch (11-16 us a row of backend time).
+ * The calls of a batch go through COPY into a staging table, then three
+ * fixed statements merge them (sql/004-router-live.sql): the ended calls
+ * become records, their live rows go, and the calls still live are
+ * upserted into router_live_calls. PostgreSQL parses and plans a few
+ * short fixed statements per batch instead of a multi-row VALUES list as
+ * long as the batch (11-16 us a row of backend time), and a call placed
+ * and ended within a batch costs one insert.
  *
  * The staging table is per session, created at a connection's first batch
  * and emptied by every COMMIT (ON COMMIT DELETE ROWS), so a batch that the
  * link runs again after a lost connection finds it empty (or creates it)
- * and merges the same rows again: the upsert keyed by seq makes the rerun
- * change nothing. LIKE takes the columns and types of router_calls, so the
- * text rows are parsed exactly as an INSERT into it would parse them; the
- * CHECK constraints apply at the merge. A call ended in the batch is
- * simply its ended row: nothing is deleted (ended rows are the records).
+ * and merges the same rows again: keyed by seq, the records' insert skips
+ * what is there, the delete finds nothing and the upsert writes the same
+ * values, so the rerun changes nothing. LIKE takes the columns and types of
+ * the records, so the text rows are parsed exactly as an INSERT would parse
+ * them; the CHECK constraints apply at the merge.
  */
 #define STORE_CALL_COLUMNS \
         "seq, call, queue, state, operator, arrived, rang, answered, ended, outcome, waited, offers, rejects, ignores"
 
 static const char store_stage_sql[] =
-        "CREATE TEMP TABLE IF NOT EXISTS router_calls_stage (LIKE router_calls) ON COMMIT DELETE ROWS";
+        "CREATE TEMP TABLE IF NOT EXISTS router_calls_stage (LIKE router_call_records) ON COMMIT DELETE ROWS";
 
 static const char store_copy_sql[] = "COPY router_calls_stage (" STORE_CALL_COLUMNS ") FROM STDIN";
 
 static const char store_merge_sql[] =
-        "INSERT INTO router_calls (" STORE_CALL_COLUMNS ")"
-        " SELECT " STORE_CALL_COLUMNS " FROM router_calls_stage"
+        "INSERT INTO router_call_records (" STORE_CALL_COLUMNS ")"
+        " SELECT " STORE_CALL_COLUMNS " FROM router_calls_stage WHERE ended IS NOT NULL"
+        " ON CONFLICT (seq) DO NOTHING;\n"
+        "DELETE FROM router_live_calls WHERE seq = ANY (ARRAY("
+        "SELECT seq FROM router_calls_stage WHERE ended IS NOT NULL));\n"
+        "INSERT INTO router_live_calls (" STORE_CALL_COLUMNS ")"
+        " SELECT " STORE_CALL_COLUMNS " FROM router_calls_stage WHERE ended IS NULL"
         " ON CONFLICT (seq) DO UPDATE SET state = EXCLUDED.state,"
         " operator = EXCLUDED.operator, rang = EXCLUDED.rang,"
-        " answered = EXCLUDED.answered, ended = EXCLUDED.ended,"
-        " outcome = EXCLUDED.outcome, waited = EXCLUDED.waited,"
-        " offers = EXCLUDED.offers, rejects = EXCLUDED.rejects,"
-        " ignores = EXCLUDED.ignores";
+        " answered = EXCLUDED.answered, waited = EXCLUDED.waited, offers = EXCLUDED.offers,"
+        " rejects = EXCLUDED.rejects, ignores = EXCLUDED.ignores";
 
 static int flush(Store *s, bool force) {
         _cleanup_(freep) char *sql = NULL, *pre = NULL;
@@ -810,9 +816,10 @@ static const char store_load_sql[] =
         " SELECT 2, " USEC_OF("arrived") ", seq, 'c', call, queue, state, operator,"
         "  " USEC_OF("arrived") "::text || ' ' || seq::text || ' ' || offers || ' ' || rejects || ' ' || ignores,"
         "  coalesce(" USEC_OF("answered") "::text, '-') || ' ' || coalesce(" USEC_OF("rang") "::text, '-')"
-        "  FROM router_calls WHERE ended IS NULL"
+        "  FROM router_live_calls"
         " UNION ALL"
-        " SELECT 3, 0, 0, 's', (SELECT coalesce(max(seq), 0) + 1 FROM router_calls)::text,"
+        " SELECT 3, 0, 0, 's', (SELECT coalesce(greatest((SELECT max(seq) FROM router_call_records),"
+        "   (SELECT max(seq) FROM router_live_calls)), 0) + 1)::text,"
         "  (SELECT coalesce(max(position), 0) + 1 FROM router_operators)::text, NULL, NULL, NULL, NULL"
         ") x ORDER BY ord, k1, k2";
 

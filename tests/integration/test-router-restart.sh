@@ -136,6 +136,41 @@ check "changes made while PostgreSQL was away survive SIGKILL" -- same "$expecte
 check "c3's record says missed" -- test "$(psql_cc -c "SELECT outcome FROM router_calls WHERE call = 'c3'")" = missed
 
 check "SIGTERM exits 0 at the end" -- routerd_stop
+
+# An upgrade: a database at 003-router, with two live calls and a record,
+# gets 004-router-live from routerd. The live calls come back in order.
+"$PG_BIN/createdb" -h "$PG_DIR" -p "$PG_PORT" -U postgres upgrade
+up_url=${PG_URL/callcenter?/upgrade?}
+for f in 001-events 002-tasks 003-router; do
+        "$PG_BIN/psql" -qAtX -v ON_ERROR_STOP=1 "$up_url" -f "$top_srcdir/sql/$f.sql" >/dev/null
+done
+"$PG_BIN/psql" -qAtX -v ON_ERROR_STOP=1 "$up_url" >/dev/null <<'SQL'
+CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO schema_migrations (version) VALUES ('001-events'), ('002-tasks'), ('003-router');
+INSERT INTO router_operators (id, position, status) VALUES ('A', 1, 'paused'), ('B', 2, 'paused');
+INSERT INTO router_calls (seq, call, queue, state, arrived) VALUES
+        (7, 'old2', 'default', 'queued', now() - interval '1 min'),
+        (5, 'old1', 'default', 'queued', now() - interval '2 min');
+INSERT INTO router_calls (seq, call, queue, state, operator, arrived, answered, ended, outcome, waited)
+        VALUES (3, 'done', 'default', 'finished', 'A', now() - interval '1 h', now() - interval '59 min',
+                now() - interval '50 min', 'finished', interval '1 min');
+SQL
+CALLCENTER_DATABASE_URL=$up_url start_routerd
+check "upgraded: the live calls are back in arrival order" -- same "old1:queued: old2:queued:" "$(router_list_calls)"
+up_sql() { "$PG_BIN/psql" -qAtX -v ON_ERROR_STOP=1 "$up_url" -c "$1"; }
+check "upgraded: the live calls are in router_live_calls" -- same "5 7" "$(up_sql "SELECT string_agg(seq::text, ' ' ORDER BY seq) FROM router_live_calls")"
+check "upgraded: the record is in router_call_records" -- same "done|finished" "$(up_sql "SELECT call, outcome FROM router_call_records")"
+check "upgraded: router_calls shows all three" -- same "3" "$(up_sql "SELECT count(*) FROM router_calls")"
+printf '{"command":"hangup","id":"old1"}\n{"command":"call","id":"new"}\n' | wire >/dev/null
+ended=no
+for _ in $(seq 1 100); do
+        [ "$(up_sql "SELECT count(*) FROM router_call_records WHERE call = 'old1' AND outcome = 'missed'")" = 1 ] &&
+                [ "$(up_sql "SELECT count(*) FROM router_live_calls WHERE call = 'old1'")" = 0 ] && { ended=yes; break; }
+        sleep 0.1
+done
+check "a hangup moves the call from live to the records" -- test $ended = yes
+check "the next record number follows the highest" -- test "$(up_sql "SELECT seq FROM router_calls WHERE call = 'new'")" -gt 7
+check "SIGTERM exits 0 after the upgrade" -- routerd_stop
 check "no errors in the log" -- bash -c '! grep -q "^<[0-3]>" "$1"' _ "$T/routerd.log"
 grep "^<[0-4]>" "$T/routerd.log" | sed 's/^/# log: /' | head -20
 done_testing
