@@ -24,3 +24,7 @@ tests_unit_test_ctl_split_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 # The router commands against a real routerd (skips while it is not built).
 TESTS += tests/integration/test-ctl-router.sh
 EXTRA_DIST += tests/integration/test-ctl-router.sh
+
+# Bash completion, found by bash-completion under the command's name.
+bashcompletiondir = $(datadir)/bash-completion/completions
+dist_bashcompletion_DATA = shell-completion/bash/callcenterctl

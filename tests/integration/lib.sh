@@ -21,6 +21,17 @@ check() {       # check DESCRIPTION -- COMMAND...
         "$@"; ok $? "$desc"
 }
 diag() { printf '# %s\n' "$*"; }
+same() {        # same EXPECTED ACTUAL, with a diagnostic on mismatch (long values cut)
+        [ "$1" = "$2" ] && return 0
+        if [ ${#1} -le 400 ] && [ ${#2} -le 400 ]; then
+                diag "expected: $(printf '%q' "$1")"
+                diag "actual:   $(printf '%q' "$2")"
+        else
+                diag "expected: ${1:0:200}... ${1: -200}"
+                diag "actual:   ${2:0:200}... ${2: -200}"
+        fi
+        return 1
+}
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 done_testing() { echo "1..$tap_n"; [ "$tap_failed" -eq 0 ]; }
 

@@ -51,12 +51,6 @@ kill_routerd() {        # SIGKILL after the store's flush window
 }
 call() { "${B[@]}" call "${R[@]}" "$@" 2>&1; }
 wire() { python3 "$WIRE" "$PORT" send "$@"; }
-same() {        # same EXPECTED ACTUAL, with a diagnostic on mismatch
-        [ "$1" = "$2" ] && return 0
-        diag "expected: ${1:0:200}... ${1: -200}"
-        diag "actual:   ${2:0:200}... ${2: -200}"
-        return 1
-}
 seq_calls() {   # seq_calls FROM TO STATE: cFROM:STATE: ... cTO:STATE:
         local i out=
         for i in $(seq "$1" "$2"); do out+="c$i:$3: "; done
