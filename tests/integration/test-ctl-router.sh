@@ -82,9 +82,9 @@ expect "operators -o json" 0 \
 '{"operator":"A","state":"busy","call":"1","status":"available"}
 {"operator":"B","state":"ringing","call":"2","status":"available"}' -- cc operators -o json
 # ---- bash completion (shell-completion/bash/callcenterctl) ----------------------
-# complete LINE: what the completion offers for the last word of LINE (empty
+# complete_line LINE: what the completion offers for the last word of LINE (empty
 # when LINE ends in a blank), one per line, without bash-completion loaded.
-complete() {
+complete_line() {
         PATH=$top_builddir/tools:$PATH bash -c '
                 . "$1"
                 read -ra COMP_WORDS <<<"$2"
@@ -93,15 +93,15 @@ complete() {
                 _callcenterctl
                 printf "%s\n" "${COMPREPLY[@]}"' _ "$top_srcdir/shell-completion/bash/callcenterctl" "$1"
 }
-check "completion: commands" -- same "answer" "$(complete "callcenterctl --user ans")"
-check "completion: answer offers the ringing operator" -- same "B" "$(complete "callcenterctl --user answer ")"
-check "completion: hangup offers the calls" -- same $'3\n2\n1' "$(complete "callcenterctl --user hangup ")"
-check "completion: operator subcommands" -- same $'add\nrm\nstatus' "$(complete "callcenterctl --user operator ")"
-check "completion: operator status takes an operator" -- same $'A\nB' "$(complete "callcenterctl --user operator status ")"
-check "completion: then a status" -- same "paused" "$(complete "callcenterctl --user operator status A pa")"
-check "completion: call's option" -- same "--queue" "$(complete "callcenterctl --user call 9 --q")"
-check "completion: output formats" -- same "json" "$(complete "callcenterctl --user -o j")"
-check "completion: nothing from a bus without routerd" -- same "" "$(DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent complete "callcenterctl --user hangup ")"
+check "completion: commands" -- same "answer" "$(complete_line "callcenterctl --user ans")"
+check "completion: answer offers the ringing operator" -- same "B" "$(complete_line "callcenterctl --user answer ")"
+check "completion: hangup offers the calls" -- same $'3\n2\n1' "$(complete_line "callcenterctl --user hangup ")"
+check "completion: operator subcommands" -- same $'add\nrm\nstatus' "$(complete_line "callcenterctl --user operator ")"
+check "completion: operator status takes an operator" -- same $'A\nB' "$(complete_line "callcenterctl --user operator status ")"
+check "completion: then a status" -- same "paused" "$(complete_line "callcenterctl --user operator status A pa")"
+check "completion: call's option" -- same "--queue" "$(complete_line "callcenterctl --user call 9 --q")"
+check "completion: output formats" -- same "json" "$(complete_line "callcenterctl --user -o j")"
+check "completion: nothing from a bus without routerd" -- same "" "$(DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent complete_line "callcenterctl --user hangup ")"
 
 out=$(cc calls -o json)
 check "calls -o json: queue order first, D-Bus field names" -- \
