@@ -25,6 +25,17 @@
  *   router-load add-operators [--user] -n COUNT [--prefix P] [-p INFLIGHT]
  *       AddOperator P0..P(COUNT-1) over D-Bus.
  *
+ *   router-load signals [--user] -d SECONDS
+ *       The bus's own ceiling for a router that keeps DESIGN.md's contract:
+ *       no router, only the three broadcast signals routerd sends per wire
+ *       command (CallStateChanged, OperatorStateChanged and the operator's
+ *       PropertiesChanged, with routerd's paths and argument shapes), sent
+ *       as fast as the bus daemon takes them. A Ping to the bus after every
+ *       256 signals paces the sender to the daemon (it answers once it has
+ *       read everything before). Prints signals and "commands" (signals / 3)
+ *       per second: no contract-keeping router can do more commands per
+ *       second through this bus.
+ *
  *   router-load sink --bind ENDPOINT
  *       Stand in for the events hub: a ZeroMQ SUB socket bound where routerd's
  *       publisher connects ([events] publish), subscribed to everything,
@@ -649,6 +660,85 @@ static int cmd_add_operators(const Options *o) {
         return run.errors > 0 ? 1 : 0;
 }
 
+/* signals: see the top of the file. */
+static int emit_command_signals(sd_bus *bus, unsigned k) {
+        static const char *const states[] = { "ringing", "answered", "finished" };
+        static const char *const op_states[] = { "ringing", "busy", "available" };
+        sd_bus_message *pc = NULL;
+        char call[32], path[96];
+        int r;
+
+        snprintf(call, sizeof call, "bus%u", k / 3);
+        snprintf(path, sizeof path, ROUTER_PATH "/operator/op%u", k % 1000);
+        switch (k % 3) {
+        case 0:
+                return sd_bus_emit_signal(bus, ROUTER_PATH, ROUTER_IFACE, "CallStateChanged", "sss", call,
+                                          states[k / 3 % 3], "op1");
+        case 1:
+                return sd_bus_emit_signal(bus, ROUTER_PATH, ROUTER_IFACE, "OperatorStateChanged", "sss", "op1",
+                                          op_states[k / 3 % 3], call);
+        default:
+                r = sd_bus_message_new_signal(bus, &pc, path, "org.freedesktop.DBus.Properties", "PropertiesChanged");
+                if (r >= 0)
+                        r = sd_bus_message_append(pc, "sa{sv}as", ROUTER_IFACE ".Operator", 3, "State", "s",
+                                                  op_states[k / 3 % 3], "Call", "s", call, "Status", "s", "available",
+                                                  0);
+                if (r >= 0)
+                        r = sd_bus_send(bus, pc, NULL);
+                sd_bus_message_unref(pc);
+                return r;
+        }
+}
+
+static int on_ping_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        (*(unsigned *) userdata)--;
+        return 0;
+}
+
+static int cmd_signals(const Options *o) {
+        sd_bus *bus = bus_open(o);
+        uint64_t t0 = now_us(), end = t0 + (uint64_t) (o->seconds * 1e6), n = 0, t1;
+        unsigned pings = 0;
+        int r;
+
+        do {
+                for (unsigned i = 0; i < 256; i++, n++) {
+                        r = emit_command_signals(bus, (unsigned) n);
+                        if (r < 0) {
+                                fprintf(stderr, "router-load: cannot send a signal: %s\n", strerror(-r));
+                                return 1;
+                        }
+                }
+                /* Two batches in flight: the daemon reads one while the
+                 * next is built. */
+                r = sd_bus_call_method_async(bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                             "org.freedesktop.DBus.Peer", "Ping", on_ping_reply, &pings, NULL);
+                if (r < 0) {
+                        fprintf(stderr, "router-load: Ping failed: %s\n", strerror(-r));
+                        return 1;
+                }
+                pings++;
+                while (pings > 1) {
+                        r = sd_bus_process(bus, NULL);
+                        if (r == 0)
+                                r = sd_bus_wait(bus, UINT64_MAX);
+                        if (r < 0) {
+                                fprintf(stderr, "router-load: bus: %s\n", strerror(-r));
+                                return 1;
+                        }
+                }
+                t1 = now_us();
+        } while (t1 < end);
+        while (pings > 0)
+                if (sd_bus_process(bus, NULL) == 0 && sd_bus_wait(bus, UINT64_MAX) < 0)
+                        break;
+        t1 = now_us();
+        printf("mode=signals seconds=%.2f signals=%" PRIu64 " sps=%.0f cps=%.0f\n", (double) (t1 - t0) / 1e6, n,
+               (double) n * 1e6 / (double) (t1 - t0), (double) n / 3 * 1e6 / (double) (t1 - t0));
+        sd_bus_flush_close_unref(bus);
+        return 0;
+}
+
 static volatile sig_atomic_t sink_stop;
 
 static void on_sink_signal(int sig) {
@@ -687,8 +777,9 @@ static int usage(const char *prog, int code) {
                 "       %s fill --connect HOST:PORT -n COUNT [--answer] [--prefix P]\n"
                 "       %s dbus [--user] [-p INFLIGHT] [-d SECONDS] [--prefix P]\n"
                 "       %s add-operators [--user] -n COUNT [-p INFLIGHT] [--prefix P]\n"
+                "       %s signals [--user] [-d SECONDS]\n"
                 "       %s sink --bind ENDPOINT\n",
-                prog, prog, prog, prog, prog);
+                prog, prog, prog, prog, prog, prog);
         return code;
 }
 
@@ -740,6 +831,8 @@ int main(int argc, char **argv) {
                 return o.count ? cmd_fill(&o) : usage(argv[0], 2);
         if (strcmp(mode, "dbus") == 0)
                 return cmd_dbus(&o);
+        if (strcmp(mode, "signals") == 0)
+                return cmd_signals(&o);
         if (strcmp(mode, "sink") == 0)
                 return bind_to ? cmd_sink(bind_to) : usage(argv[0], 2);
         if (strcmp(mode, "add-operators") == 0)

@@ -8,7 +8,10 @@
 #      routerd has a bus of its own, so that both run at once). The workload is a router's: call N; if it
 #      rings operator X, answer X (3 calls in 4); hangup N. Every call ends,
 #      so the state does not grow during a run.
-#   2. D-Bus: PlaceCall/Hangup pairs, asynchronous sd-bus, 64 in flight.
+#   2. The bus alone (router-load signals): the signals routerd sends per
+#      command, as fast as dbus-daemon takes them: the ceiling of any router
+#      that keeps the contract's signals. D-Bus: PlaceCall/Hangup pairs,
+#      asynchronous sd-bus, 64 in flight.
 #   3. Scale: 10,000 operators, all busy, then 1,000 and 100,000 queued calls;
 #      the cost of a command (call/hangup of a queued call) at each size, and
 #      routerd's resident memory (VmRSS).
@@ -234,6 +237,22 @@ for p in $pg_routerd_pid $pg_dbus_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/
 pg_routerd_pid= pg_dbus_pid=
 [ "$have_routerd" = yes ] || exit 0
 
+echo "## The bus alone: routerd's three signals per command, no router"
+# What any router that keeps the contract (a broadcast signal per call and
+# operator state change, PropertiesChanged per operator object) can reach
+# through this bus daemon: its message rate over three.
+best= d0=$(cpu_ticks "$DBUS_PID") n=0
+for ((i = 0; i < repeat; i++)); do
+        out=$("$load" signals --user -d "$secs") || { echo "router bench: signals run failed" >&2; break; }
+        n=$((n + $(field signals "$out")))
+        if [ -z "$best" ] || [ "$(field cps "$out")" -gt "$(field cps "$best")" ]; then best=$out; fi
+done
+bus_cps=$(field cps "$best")
+bus_sig_us=$(awk -v d="$(( $(cpu_ticks "$DBUS_PID") - d0 ))" -v n="$n" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { if (n > 0) printf "%.2f", d * 1e6 / hz / n; else print "n/a" }')
+printf '%-20s %7s commands/s  (%s signals/s; dbus-daemon %s us per signal)\n' "bus ceiling" "${bus_cps:-0}" \
+        "$(field sps "$best")" "$bus_sig_us"
+
 echo "## D-Bus: PlaceCall / Hangup pairs, 64 in flight"
 dbus_out=$("$load" dbus --user -p 64 -d "$secs" --prefix dbus) || echo "router bench: D-Bus run reported errors" >&2
 dbus_cps=$(field cps "$dbus_out")
@@ -265,6 +284,8 @@ stop_routerd
 echo "## Ratios"
 r_echo=$(ratio "${cps[routerd,16,1]:-0}" "${cps[echo,16,1]:-0}")
 printf '%-52s %6s  (target >= 0.70: %s)\n' "routerd / echo-server throughput at 16x1" "$r_echo" "$(verdict "$r_echo" ">=" 0.70)"
+r_bus=$(ratio "${bus_cps:-0}" "${cps[echo,16,1]:-0}")
+printf '%-52s %6s  (no router keeping the contract passes this on this bus)\n' "bus ceiling / echo-server throughput at 16x1" "$r_bus"
 r_echo32=$(ratio "${cps[routerd,16,32]:-0}" "${cps[echo,16,32]:-0}")
 printf '%-52s %6s\n' "routerd / echo-server throughput at 16x32" "$r_echo32"
 r_echo_cpu=$(ratio "${cpu_us[echo,16,1]:-0}" "${cpu_us[routerd,16,1]:-0}")
