@@ -292,6 +292,82 @@ static int method_list_calls(sd_bus_message *msg, void *userdata, sd_bus_error *
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* --- subscriptions ------------------------------------------------------------- */
+
+/*
+ * The per-call signals (CallStateChanged, OperatorStateChanged and the
+ * PropertiesChanged of the operator objects and of QueueLength and
+ * OperatorsAvailable) go out only while some client is subscribed, as
+ * systemd's Manager does for its unit signals: dbus-daemon routes each
+ * signal to every peer, and at routing rates that costs far more than the
+ * routing (DESIGN.md: D-Bus is the control plane, ZeroMQ carries the call
+ * stream). Subscribers are tracked with sd_bus_track, so one that crashes
+ * or leaves the bus stops counting; a client counts once however often it
+ * subscribes (the track is not recursive).
+ */
+bool bus_router_has_subscribers(Manager *m) {
+        return m->subscribed && sd_bus_track_count(m->subscribed) > 0;
+}
+
+/* The last subscriber left (Unsubscribe or its connection closed): the
+ * track goes, as systemd's Manager drops its own, and with it the changes
+ * not yet sent. An empty track kept alive would be queued for its handler
+ * again on every iteration of the bus. */
+static void subscriptions_ended(Manager *m) {
+        m->subscribed = sd_bus_track_unref(m->subscribed);
+        (void) idmap_remove_value(m->bus_dirty_operators, m);
+        m->bus_counts_dirty = false;
+        log_debug("No bus client is subscribed any more: per-call signals stop.");
+}
+
+static int on_subscriber_gone(sd_bus_track *t, void *userdata) {
+        Manager *m = userdata;
+
+        if (t == m->subscribed && sd_bus_track_count(t) == 0)
+                subscriptions_ended(m);
+        return 0;
+}
+
+static int method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        bool first = !m->subscribed;
+        int r;
+
+        if (first) {
+                r = sd_bus_track_new(sd_bus_message_get_bus(msg), &m->subscribed, on_subscriber_gone, m);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_track_add_sender(m->subscribed, msg);
+        if (r < 0) {
+                if (first)
+                        m->subscribed = sd_bus_track_unref(m->subscribed);
+                return r;
+        }
+        if (first) {
+                /* The counts are compared with what was last sent: start
+                 * from the values a new subscriber reads now. */
+                m->queue_length = acd_queue_length(m->acd);
+                m->operators_available = acd_operators_available(m->acd);
+                log_debug("A bus client subscribed: per-call signals start.");
+        }
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = m->subscribed ? sd_bus_track_remove_sender(m->subscribed, msg) : 0;
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return bus_error_setf(error, CC_ERROR_INVALID_STATE, "The client is not subscribed");
+        if (sd_bus_track_count(m->subscribed) == 0)
+                subscriptions_ended(m);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
 /* --- statistics ----------------------------------------------------------------- */
 
 static int append_entry_u(sd_bus_message *r, const char *key, uint32_t v) {
@@ -493,6 +569,8 @@ static const sd_bus_vtable router_vtable[] = {
                                  method_list_calls, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("GetStats", NULL,, "a{sv}", SD_BUS_PARAM(stats),
                                  method_get_stats, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Subscribe", NULL, NULL, method_subscribe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Unsubscribe", NULL, NULL, method_unsubscribe, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("CallStateChanged", "sss",
                                  SD_BUS_PARAM(call) SD_BUS_PARAM(state) SD_BUS_PARAM(operator), 0),
         SD_BUS_SIGNAL_WITH_NAMES("OperatorStateChanged", "sss",
@@ -646,7 +724,7 @@ static int emit_sss(Manager *m, const char *member, const char *a, const char *b
 void bus_router_emit_event(Manager *m, const AcdEvent *e) {
         int r;
 
-        if (!m->bus)
+        if (!m->bus || !bus_router_has_subscribers(m))
                 return;
 
         if (e->kind == ACD_EVENT_OPERATOR_STATE) {
@@ -672,7 +750,7 @@ void bus_router_emit_event(Manager *m, const AcdEvent *e) {
 }
 
 void bus_router_emit_properties(Manager *m) {
-        if (!m->bus)
+        if (!m->bus || !bus_router_has_subscribers(m))
                 return;
         m->bus_counts_dirty = true;
         (void) sd_event_source_set_enabled(m->bus_post, SD_EVENT_ONESHOT);

@@ -1250,6 +1250,8 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         m->server = server_free(m->server);
+        /* The track holds a reference on the bus: gone first. */
+        m->subscribed = sd_bus_track_unref(m->subscribed);
         if (m->bus) {
                 (void) sd_bus_flush(m->bus);
                 m->bus = sd_bus_flush_close_unref(m->bus);

@@ -73,6 +73,10 @@ typedef struct Manager {
         IdMap *bus_dirty_operators;
         bool bus_counts_dirty;
 
+        /* The bus clients that called Subscribe() (bus.c): per-call
+         * signals go out only while there is one. */
+        sd_bus_track *subscribed;
+
         /* Event data objects, built once and refilled per event
          * (manager.c publish_event()): [0] an operator's state, then a
          * call's, indexed by has-operator + 2 * has-waited. */
