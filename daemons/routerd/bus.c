@@ -91,6 +91,42 @@ static int read_id(sd_bus_message *msg, Manager *m, sd_bus_error *error, const c
 
 /* --- methods ------------------------------------------------------------------ */
 
+/* The reply to a change goes out once the change is committed (DESIGN.md
+ * "TCP wire": what a client saw acknowledged survives a SIGKILL). The
+ * reply is built now, while the values it carries are at hand, and held
+ * here until the manager says the batch is written. */
+static void on_reply_committed(void *userdata, bool committed) {
+        sd_bus_message *reply = userdata;
+        int r;
+
+        if (committed) {
+                r = sd_bus_send(NULL, reply, NULL);
+                if (r < 0)
+                        log_debug_errno(r, "Could not send a held reply: %m");
+        }
+        sd_bus_message_unref(reply);
+}
+
+/* Send the return of msg, with the given string arguments (up to two),
+ * after the commit of the changes made so far. Returns 1 (the reply is
+ * sent, now or later) or a negative errno. */
+static int reply_after_commit(Manager *m, sd_bus_message *msg, const char *types, const char *a,
+                              const char *b) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        for (const char *t = types; r >= 0 && t && *t; t++)
+                r = sd_bus_message_append_basic(reply, 's', t == types ? a : b);
+        if (r < 0)
+                return r;
+        r = manager_after_commit(m, on_reply_committed, reply);
+        if (r < 0)
+                return r;
+        TAKE_PTR(reply);
+        return 1;
+}
+
 static int place_call(sd_bus_message *msg, Manager *m, const char *id, const char *queue,
                       sd_bus_error *error) {
         const char *op;
@@ -116,7 +152,7 @@ static int place_call(sd_bus_message *msg, Manager *m, const char *id, const cha
         /* The ACD returns the state; the operator is in the RINGING
          * outcome record of this very operation. */
         op = r == ACD_CALL_RINGING ? manager_events_ringing_operator(m, id) : NULL;
-        return sd_bus_reply_method_return(msg, "ss", acd_call_state_to_string(r), op ? op : "");
+        return reply_after_commit(m, msg, "ss", acd_call_state_to_string(r), op ? op : "");
 }
 
 static int method_place_call(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -156,7 +192,7 @@ static int answer_or_reject(sd_bus_message *msg, void *userdata, sd_bus_error *e
                 (void) snprintf(busy, sizeof busy, "Operator %s is not ringing", op);
                 return map_acd_error(error, r, true, op, busy);
         }
-        return sd_bus_reply_method_return(msg, "s", call ? call : "");
+        return reply_after_commit(m, msg, "s", call ? call : "", NULL);
 }
 
 static int method_answer(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -179,7 +215,7 @@ static int method_hangup(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = manager_hangup(m, id);
         if (r < 0)
                 return map_acd_error(error, r, false, id, "The call cannot be hung up now");
-        return sd_bus_reply_method_return(msg, "s", r == ACD_EVENT_FINISHED ? "finished" : "missed");
+        return reply_after_commit(m, msg, "s", r == ACD_EVENT_FINISHED ? "finished" : "missed", NULL);
 }
 
 static int method_add_operator(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -194,7 +230,7 @@ static int method_add_operator(sd_bus_message *msg, void *userdata, sd_bus_error
         r = manager_add_operator(m, id, NULL, ACD_STATUS_AVAILABLE);
         if (r < 0)
                 return map_acd_error(error, r, true, id, "The operator cannot be added now");
-        return sd_bus_reply_method_return(msg, NULL);
+        return reply_after_commit(m, msg, NULL, NULL, NULL);
 }
 
 static int method_remove_operator(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -212,7 +248,7 @@ static int method_remove_operator(sd_bus_message *msg, void *userdata, sd_bus_er
                 (void) snprintf(busy, sizeof busy, "Operator %s is busy with a call; hang it up first", id);
                 return map_acd_error(error, r, true, id, busy);
         }
-        return sd_bus_reply_method_return(msg, NULL);
+        return reply_after_commit(m, msg, NULL, NULL, NULL);
 }
 
 static int method_set_operator_status(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -238,7 +274,7 @@ static int method_set_operator_status(sd_bus_message *msg, void *userdata, sd_bu
         r = manager_set_status(m, id, status);
         if (r < 0)
                 return map_acd_error(error, r, true, id, "The status cannot be changed now");
-        return sd_bus_reply_method_return(msg, NULL);
+        return reply_after_commit(m, msg, NULL, NULL, NULL);
 }
 
 /* The List* replies are built in full before sending: the ACD's snapshot

@@ -66,6 +66,7 @@ tests_integration_router_subscriber_LDADD = $(SYSTEMD_LIBS)
 # Integration tests of the daemon (TAP scripts; they skip without their tools).
 routerd_integration_tests = \
 	tests/integration/test-router-subscribe.sh \
+	tests/integration/test-router-ack.sh \
 	tests/integration/test-router.sh \
 	tests/integration/test-router-restart.sh \
 	tests/integration/test-router-backlog.sh \

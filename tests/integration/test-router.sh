@@ -297,7 +297,8 @@ check "SIGTERM: exit status 0" -- routerd_stop
 notify_listen "$T/notify" "$T/notify.txt"
 NOTIFY_SOCKET=$T/notify start_routerd
 printf '{"command":"call","id":"n1"}\n' | wire >/dev/null
-sleep 0.6
+# STATUS= is coalesced (250 ms): wait for the one that counts n1.
+wait_for 10 grep -q '^STATUS=0 calls queued, 1/2' "$T/notify.txt"
 check "sd_notify: READY=1" -- grep -q '^READY=1' "$T/notify.txt"
 check "sd_notify: STATUS= one-line summary" -- grep -q '^STATUS=0 calls queued, 1/2 operators available, [0-9]* connections\?$' "$T/notify.txt"
 routerd_stop
