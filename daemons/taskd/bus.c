@@ -40,6 +40,17 @@ typedef struct PendingReply {
         sd_bus_message *reply;
 } PendingReply;
 
+static PendingReply *pending_reply_free(PendingReply *p) {
+        if (!p)
+                return NULL;
+        sd_bus_message_unref(p->call);
+        sd_bus_message_unref(p->reply);
+        free(p);
+        return NULL;
+}
+
+/* The commit hook: the reply if the batch committed, else Unavailable (the
+ * change the reply reports was rolled back). */
 static void on_committed(int error, const char *why, void *userdata) {
         PendingReply *p = userdata;
 
@@ -47,9 +58,7 @@ static void on_committed(int error, const char *why, void *userdata) {
                 (void) bus_reply_errorf(p->call, CC_ERROR_UNAVAILABLE, "%s", why);
         else if (sd_bus_send(NULL, p->reply, NULL) < 0)
                 log_debug("Failed to send a reply; the caller may have gone");
-        sd_bus_message_unref(p->call);
-        sd_bus_message_unref(p->reply);
-        free(p);
+        pending_reply_free(p);
 }
 
 /*
@@ -66,11 +75,10 @@ static int reply_return(Manager *m, sd_bus_message *call, sd_bus_message *reply)
         if (!p)
                 return -ENOMEM;
         *p = (PendingReply) { .call = sd_bus_message_ref(call), .reply = sd_bus_message_ref(reply) };
+        /* The hook owns p from here, unless it could not be kept. */
         r = manager_after_commit(m, on_committed, p);
         if (r < 0) {
-                sd_bus_message_unref(p->call);
-                sd_bus_message_unref(p->reply);
-                free(p);
+                pending_reply_free(p);
                 return r;
         }
         return 1;
