@@ -60,9 +60,12 @@ typedef struct DaemonArgs {
 } DaemonArgs;
 
 /*
- * Parse argv. Recognises --config=PATH and --config PATH, --user, -h/--help,
- * --version and --dump-config plus info->options; positional arguments and
- * unknown options are errors.
+ * Parse argv with getopt_long(). Recognises --config=PATH and --config
+ * PATH, --user, -h/--help, --version and --dump-config plus info->options
+ * (a long option may be shortened to an unambiguous prefix, as getopt_long
+ * allows); options act from left to right (--help stops at once);
+ * positional arguments, "--" and unknown options are errors. Resets
+ * getopt's global state, so it may be called again.
  * Returns 0 to go on (*ret filled), 1 when --help, --version or
  * --dump-config already printed to stdout (exit 0), or -EINVAL after one
  * line on stderr (exit 2). *ret is untouched unless 0 is returned.
