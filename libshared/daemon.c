@@ -306,3 +306,23 @@ int daemon_bus_open(bool user, sd_bus **ret) {
         *ret = bus;
         return 0;
 }
+
+int daemon_add_deferred(sd_event *e, sd_event_source **ret, sd_event_handler_t cb, void *userdata,
+                        const char *description) {
+        sd_event_source *s = NULL;
+        int r;
+
+        r = sd_event_add_defer(e, &s, cb, userdata);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_priority(s, SD_EVENT_PRIORITY_NORMAL + 50);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        if (r < 0) {
+                sd_event_source_unref(s);
+                return r;
+        }
+        (void) sd_event_source_set_description(s, description);
+        *ret = s;
+        return 0;
+}

@@ -118,3 +118,16 @@ int daemon_listen_fd(const char *name, int family, int type);
 /* Connect to the session bus when user, else to the system bus. Returns 0
  * and a new reference in *ret, or a negative errno (logged at debug). */
 int daemon_bus_open(bool user, sd_bus **ret);
+
+/*
+ * Work for "the end of this round": a defer source, created off, at a
+ * priority below every normal source. Enabled with SD_EVENT_ONESHOT it
+ * runs once the loop has handled what was pending (all the connections
+ * that had input, say), so that their changes share one flush, and then
+ * at once, without waiting for another event. (A post source enabled from
+ * a callback would instead wait for the next event to come: post sources
+ * are marked pending before a callback runs, not after.) Returns 0 or a
+ * negative errno.
+ */
+int daemon_add_deferred(sd_event *e, sd_event_source **ret, sd_event_handler_t cb, void *userdata,
+                        const char *description);

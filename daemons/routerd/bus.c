@@ -11,6 +11,7 @@
 #include "dbus/names.h"
 #include "libshared/bus-util.h"
 #include "libshared/cleanup.h"
+#include "libshared/daemon.h"
 #include "libshared/log.h"
 
 /* The ACD runs on CLOCK_REALTIME (see manager.c): waits reported by
@@ -726,11 +727,9 @@ int bus_router_register(Manager *m) {
         r = idmap_new(&m->bus_dirty_operators);
         if (r < 0)
                 return r;
-        r = sd_event_add_post(m->event, &m->bus_post, on_bus_post, m);
+        r = daemon_add_deferred(m->event, &m->bus_post, on_bus_post, m, "bus-properties");
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_enabled(m->bus_post, SD_EVENT_OFF);
-        (void) sd_event_source_set_description(m->bus_post, "bus-properties");
         m->queue_length = acd_queue_length(m->acd);
         m->operators_available = acd_operators_available(m->acd);
         return 0;

@@ -1233,13 +1233,9 @@ int manager_new(Manager **ret, sd_event *e, RouterdConfig *c, bool user_bus) {
                                           "without events: %m", c->events.publish);
         } else
                 log_warning("No [events] publish endpoint: routerd publishes no events.");
-        r = sd_event_add_post(e, &m->pub_post, on_pub_post, m);
+        r = daemon_add_deferred(e, &m->pub_post, on_pub_post, m, "publish-events");
         if (r < 0)
                 log_debug_errno(r, "Could not batch events per loop iteration, publishing each at once: %m");
-        else {
-                (void) sd_event_source_set_enabled(m->pub_post, SD_EVENT_OFF);
-                (void) sd_event_source_set_description(m->pub_post, "publish-events");
-        }
         store_set_commit_handler(m->store, on_store_committed, m);
 
         r = sd_event_add_post(e, &m->backlog_post, on_backlog_post, m);

@@ -11,6 +11,7 @@
 #include "daemons/routerd/idmap.h"
 #include "daemons/routerd/store.h"
 #include "libshared/cleanup.h"
+#include "libshared/daemon.h"
 #include "libshared/log.h"
 #include "libshared/time-util.h"
 
@@ -1110,15 +1111,13 @@ int store_new(Store **ret, sd_event *e, DbLink *db, uint64_t buffer_bytes) {
                 r = sd_event_add_time(e, &s->flush_timer, CLOCK_MONOTONIC, USEC_INFINITY,
                                       USEC_PER_MSEC, on_flush_timer, s);
                 if (r >= 0)
-                        r = sd_event_add_post(e, &s->flush_post, on_flush_post, s);
+                        r = daemon_add_deferred(e, &s->flush_post, on_flush_post, s, "store-flush");
                 if (r < 0) {
                         store_free(s);
                         return r;
                 }
                 (void) sd_event_source_set_enabled(s->flush_timer, SD_EVENT_OFF);
                 (void) sd_event_source_set_description(s->flush_timer, "store-retry");
-                (void) sd_event_source_set_enabled(s->flush_post, SD_EVENT_OFF);
-                (void) sd_event_source_set_description(s->flush_post, "store-flush");
         }
         *ret = s;
         return 0;
