@@ -31,6 +31,10 @@
 # (default 3) is the length of each measured run; each figure is the best of
 # ROUTER_BENCH_REPEAT (default 3) runs. A stand-in events hub
 # (router-load sink) takes routerd's events, as eventd would.
+# ROUTER_BENCH_PERF=DIR records routerd's CPU profile (perf record, cpu-clock
+# samples with DWARF call graphs) over each routerd+pg run with no subscriber,
+# into DIR/routerd+pg-CxP.data (`perf report -i FILE --no-children`); the
+# profiler's own cost lowers those runs' figures.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${top_srcdir:=$(cd "$here/.." && pwd)}"
@@ -50,6 +54,7 @@ have_routerd=yes
 [ -x "$routerd" ] || { echo "router bench: $routerd is not built: echo-server runs only" >&2; have_routerd=no; }
 command -v dbus-daemon >/dev/null || { echo "router bench: dbus-daemon missing" >&2; exit 1; }
 command -v busctl >/dev/null || { echo "router bench: busctl missing" >&2; exit 1; }
+[ -z "${ROUTER_BENCH_PERF:-}" ] || command -v perf >/dev/null || { echo "router bench: ROUTER_BENCH_PERF: perf missing" >&2; exit 1; }
 
 dir=$(scratch_dir)
 routerd_pid= echo_pid= sink_pid= pg_routerd_pid= pg_dbus_pid= twisted_pid= sub_pid=
@@ -122,7 +127,7 @@ children_cpu() {
 declare -A cps cpu_us bus_us client_us pg_us commands
 runs=0
 run_wire() {
-        local label=$1 addr=$2 c=$3 p=$4 out best= i n=0 r0=0 d0=0 g0=0 l0 cpu= pid bus=$DBUS_PID pg=no
+        local label=$1 addr=$2 c=$3 p=$4 out best= i n=0 r0=0 d0=0 g0=0 l0 cpu= pid bus=$DBUS_PID pg=no perf_pid=
         # The server under test: the echo server, the Twisted baseline, or a routerd.
         case $label in
         echo) pid=$echo_pid bus= ;;
@@ -137,12 +142,22 @@ run_wire() {
         r0=$(cpu_ticks "$pid") l0=$child_us
         [ -n "$bus" ] && d0=$(cpu_ticks "$bus")
         [ "$pg" = yes ] && g0=$(pg_cpu_ticks)
+        if [ -n "${ROUTER_BENCH_PERF:-}" ] && [ "$label" = routerd+pg ]; then
+                mkdir -p "$ROUTER_BENCH_PERF"
+                perf record -q -e cpu-clock -F 999 --call-graph dwarf,8192 -p "$pid" \
+                        -o "$ROUTER_BENCH_PERF/$label-${c}x$p.data" 2>>"$dir/perf.log" &
+                perf_pid=$!
+                sleep 1 # perf attaches
+        fi
         for ((i = 0; i < repeat; i++)); do
                 out=$("$load" wire --connect "$addr" -c "$c" -p "$p" -d "$secs" --prefix "${label:0:3}$runs.$i.") || {
-                        echo "router bench: $label ${c}x$p failed: $out" >&2; cps[$label,$c,$p]=0; return 1; }
+                        echo "router bench: $label ${c}x$p failed: $out" >&2; cps[$label,$c,$p]=0
+                        [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid"; }
+                        return 1; }
                 n=$((n + $(field total "$out")))
                 if [ -z "$best" ] || [ "$(field cps "$out")" -gt "$(field cps "$best")" ]; then best=$out; fi
         done
+        [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid"; }
         cpu_us[$label,$c,$p]=$(awk -v r="$(( $(cpu_ticks "$pid") - r0 ))" -v n="$n" -v hz="$(getconf CLK_TCK)" \
                 'BEGIN { printf "%.2f", r * 1e6 / hz / n }')
         children_cpu
