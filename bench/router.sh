@@ -257,13 +257,15 @@ PY
 # Sets sub_signals[C,P] to the signals the subscriber read per command.
 sub_state=untried
 declare -A sub_signals sub_cpu_us
-sub_started() { grep -q 'subscribed=' "$dir/sub.out" || ! kill -0 "$sub_pid" 2>/dev/null; }
+# sub_started FILE: the subscriber writing FILE has subscribed (or failed), or is gone.
+sub_started() { grep -qs 'subscribed=' "$1" || ! kill -0 "$sub_pid" 2>/dev/null; }
 run_subscribed() {
         local c=$1 p=$2 err s0 n
         case $sub_state in skipped | failed) return 0 ;; esac
+        rm -f "$dir/sub.out"
         DBUS_SESSION_BUS_ADDRESS=$pg_bus "$load" subscriber --user >"$dir/sub.out" 2>"$dir/sub.err" &
         sub_pid=$!
-        wait_for 30 sub_started
+        wait_for 30 sub_started "$dir/sub.out"
         if ! grep -q 'subscribed=yes' "$dir/sub.out"; then
                 kill "$sub_pid" 2>/dev/null; wait "$sub_pid" 2>/dev/null; sub_pid=
                 err=$(field error "$(head -n 1 "$dir/sub.out")")
@@ -361,6 +363,26 @@ bus_sig_us=$(awk -v d="$(( $(cpu_ticks "$DBUS_PID") - d0 ))" -v n="$n" -v hz="$(
         'BEGIN { if (n > 0) printf "%.2f", d * 1e6 / hz / n; else print "n/a" }')
 printf '%-20s %7s commands/s  (%s signals/s; dbus-daemon %s us per signal)\n' "bus ceiling" "${bus_cps:-0}" \
         "$(field sps "$best")" "$bus_sig_us"
+# The same with one client reading them (router-load subscriber
+# --no-subscribe: a match on routerd's paths, as a subscriber has), the
+# sender paced to that reader: the daemon writes each signal once more and
+# the reader shares the CPUs. What a routerd with one subscriber can reach.
+best=
+for ((i = 0; i < repeat; i++)); do
+        rm -f "$dir/reader.out"
+        "$load" subscriber --user --no-subscribe >"$dir/reader.out" 2>>"$dir/sub.err" &
+        sub_pid=$!
+        wait_for 30 sub_started "$dir/reader.out"
+        reader=$(field name " $(head -n 1 "$dir/reader.out")")
+        out=$("$load" signals --user -d "$secs" --pace-to "${reader:-none}") || {
+                echo "router bench: signals run with a reader failed" >&2; out=; }
+        kill "$sub_pid"; wait "$sub_pid"; sub_pid=
+        [ -n "$out" ] || continue
+        if [ -z "$best" ] || [ "$(field cps "$out")" -gt "$(field cps "$best")" ]; then best=$out; fi
+done
+bus1_cps=$(field cps "$best")
+printf '%-20s %7s commands/s  (%s signals/s, all read by one client)\n' "bus ceiling, 1 reader" "${bus1_cps:-n/a}" \
+        "$(field sps "$best")"
 
 echo "## D-Bus: PlaceCall / Hangup pairs, 64 in flight"
 dbus_out=$("$load" dbus --user -p 64 -d "$secs" --prefix dbus) || echo "router bench: D-Bus run reported errors" >&2
@@ -409,6 +431,8 @@ r_sub=$(ratio "${cps[routerd+pg+sub,16,32]:-}" "${bus_cps:-0}")
 printf '%-52s %6s  (target >= 0.9: %s)\n' "routerd+pg, one subscriber / bus ceiling at 16x32" "$r_sub" "$(verdict "$r_sub" ">=" 0.9)"
 r_sub1=$(ratio "${cps[routerd+pg+sub,16,1]:-}" "${bus_cps:-0}")
 printf '%-52s %6s\n' "routerd+pg, one subscriber / bus ceiling at 16x1" "$r_sub1"
+r_sub_r=$(ratio "${cps[routerd+pg+sub,16,32]:-}" "${bus1_cps:-0}")
+printf '%-52s %6s\n' "routerd+pg, one subscriber / ceiling, 1 reader, 16x32" "$r_sub_r"
 r_echo=$(ratio "${cps[routerd,16,1]:-0}" "${cps[echo,16,1]:-0}")
 printf '%-52s %6s\n' "routerd / echo-server throughput at 16x1" "$r_echo"
 r_bus=$(ratio "${bus_cps:-0}" "${cps[echo,16,1]:-0}")
