@@ -436,7 +436,7 @@ printf '%-52s %6s\n' "routerd+pg, one subscriber / ceiling, 1 reader, 16x32" "$r
 r_echo=$(ratio "${cps[routerd,16,1]:-0}" "${cps[echo,16,1]:-0}")
 printf '%-52s %6s\n' "routerd / echo-server throughput at 16x1" "$r_echo"
 r_bus=$(ratio "${bus_cps:-0}" "${cps[echo,16,1]:-0}")
-printf '%-52s %6s  (no router keeping the contract passes this on this bus)\n' "bus ceiling / echo-server throughput at 16x1" "$r_bus"
+printf '%-52s %6s  (with a subscriber, no router keeping the contract passes this on this bus)\n' "bus ceiling / echo-server throughput at 16x1" "$r_bus"
 r_echo32=$(ratio "${cps[routerd,16,32]:-0}" "${cps[echo,16,32]:-0}")
 printf '%-52s %6s\n' "routerd / echo-server throughput at 16x32" "$r_echo32"
 r_echo_cpu=$(ratio "${cpu_us[echo,16,1]:-0}" "${cpu_us[routerd,16,1]:-0}")
