@@ -4,7 +4,8 @@ noinst_LTLIBRARIES += daemons/eventd/libeventd-core.la
 daemons_eventd_libeventd_core_la_SOURCES = \
 	daemons/eventd/manager.c daemons/eventd/manager.h \
 	daemons/eventd/archive.c daemons/eventd/archive.h \
-	daemons/eventd/scan.c daemons/eventd/scan.h
+	daemons/eventd/scan.c daemons/eventd/scan.h \
+	daemons/eventd/spill.c daemons/eventd/spill.h
 
 daemons_eventd_libeventd_core_la_LIBADD = libshared/libshared.la
 
@@ -28,5 +29,5 @@ tests_integration_event_sub_SOURCES = tests/integration/event-sub.c
 tests_integration_event_sub_LDADD = daemons/eventd/libeventd-core.la $(SHARED_LIBS)
 tests_integration_event_raw_SOURCES = tests/integration/event-raw.c
 tests_integration_event_raw_LDADD = $(ZMQ_LIBS)
-TESTS += tests/integration/test-events.sh
-EXTRA_DIST += tests/integration/test-events.sh
+TESTS += tests/integration/test-events.sh tests/integration/test-events-burst.sh
+EXTRA_DIST += tests/integration/test-events.sh tests/integration/test-events-burst.sh

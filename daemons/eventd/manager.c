@@ -152,9 +152,9 @@ void manager_format_status(Manager *m, char *buf, size_t size) {
 
                 archive_get_stats(m->archive, &a);
                 (void) snprintf(buf, size,
-                                "%" PRIu64 " events/s, archive lag %" PRIu64 ", dropped %" PRIu64
+                                "%" PRIu64 " events/s, archive lag %" PRIu64 ", spilled %" PRIu64 ", dropped %" PRIu64
                                 ", invalid %" PRIu64 "%s",
-                                rate, a.pending, a.dropped + a.failed, m->stats.invalid,
+                                rate, a.pending, a.spill_rows, a.dropped + a.failed, m->stats.invalid,
                                 a.connected ? "" : ", database unreachable");
         } else
                 (void) snprintf(buf, size, "%" PRIu64 " events/s, archive off, invalid %" PRIu64, rate,
@@ -167,6 +167,7 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         manager_format_status(m, status, sizeof(status));
         daemon_notify_status("%s", status);
+        archive_report(m->archive);
         (void) sd_event_source_set_time(s, usec + USEC_PER_SEC);
         return 0;
 }
@@ -393,7 +394,18 @@ int manager_start(Manager *m) {
         zmq_io_set_description(m->xpub_io, "xpub");
 
         if (m->database.url && *m->database.url) {
-                r = archive_new(&m->archive, m->event, &m->database);
+                _cleanup_(freep) char *state = NULL;
+
+                /* systemd's StateDirectory= sets $STATE_DIRECTORY (several
+                 * directories are separated by ':'; the first is ours). */
+                if (getenv("STATE_DIRECTORY") && *getenv("STATE_DIRECTORY")) {
+                        state = strndup(getenv("STATE_DIRECTORY"), strcspn(getenv("STATE_DIRECTORY"), ":"));
+                        if (!state)
+                                return log_oom();
+                } else
+                        log_warning("$STATE_DIRECTORY is not set: events that PostgreSQL cannot take in time "
+                                    "are held in memory up to [database] buffer_bytes, then dropped.");
+                r = archive_new(&m->archive, m->event, &m->database, state);
                 if (r < 0)
                         return log_error_errno(r, "Cannot set up the archive: %m");
         } else

@@ -80,5 +80,7 @@ int manager_start(Manager *m);
  */
 void manager_stop(Manager *m);
 
-/* One line for STATUS= and logs: "N events/s, archive lag N, dropped N". */
+/* One line for STATUS= and logs: "N events/s, archive lag N, spilled N,
+ * dropped N, invalid N[, database unreachable]": spilled counts the events
+ * waiting in the spill file, dropped those lost for good. */
 void manager_format_status(Manager *m, char *buf, size_t size);
