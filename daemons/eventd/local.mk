@@ -21,6 +21,12 @@ tests_unit_test_eventd_scan_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_unit_test_eventd_scan_LDADD = daemons/eventd/libeventd-core.la $(SHARED_LIBS)
 TESTS += tests/unit/test-eventd-scan
 
+check_PROGRAMS += tests/unit/test-eventd-spill
+tests_unit_test_eventd_spill_SOURCES = tests/unit/test-eventd-spill.c
+tests_unit_test_eventd_spill_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_unit_test_eventd_spill_LDADD = daemons/eventd/libeventd-core.la $(SHARED_LIBS)
+TESTS += tests/unit/test-eventd-spill
+
 check_PROGRAMS += tests/unit/test-eventd-subs
 tests_unit_test_eventd_subs_SOURCES = tests/unit/test-eventd-subs.c
 tests_unit_test_eventd_subs_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
