@@ -297,9 +297,11 @@ static void archive_spill_batch(Archive *a, const char *name, size_t rows, const
 static void archive_replay(Archive *a) {
         int r;
 
-        if (!a->spill || a->freeing || a->stopping)
+        if (!a->spill || a->freeing)
                 return;
-        while (archive_spill_pending(a)) {
+        /* Stopping: what is on disk waits for the next start; only the
+         * file's reset below, once the batches in the link are done. */
+        while (!a->stopping && archive_spill_pending(a)) {
                 _cleanup_(freep) char *name = NULL;
                 char *data = NULL;
                 uint64_t rows;
