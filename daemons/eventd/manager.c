@@ -164,7 +164,8 @@ static void manager_refuse(Manager *m, int fd, size_t len, const char *why) {
 
         if (fd >= 0 && subs_is_connected(m->subs, fd)) {
                 ended = shutdown(fd, SHUT_RDWR) >= 0;
-                (void) subs_set_connected(m->subs, fd, false);
+                /* What it sent before the end still comes: refused too. */
+                subs_end(m->subs, fd);
         }
         m->stats.subscriptions_refused++;
         m->refused_unreported++;
@@ -217,6 +218,8 @@ static int on_xpub(ZmqIo *io, void *socket, uint32_t revents, void *userdata) {
                                 manager_refuse(m, fd, len - 1, "longer than any topic");
                         else if (r == SUBS_TOO_MANY)
                                 manager_refuse(m, fd, len - 1, "too many subscriptions on one connection");
+                        else if (r == SUBS_ENDED)
+                                manager_refuse(m, fd, len - 1, "connection being closed");
                         else if (r < 0 && r != _SUBS_RESULT_INVALID)
                                 manager_refuse(m, fd, len - 1, "out of memory");
                 } else {

@@ -19,7 +19,7 @@ typedef struct Prefix {
 typedef struct Conn {
         Prefix *prefixes;
         size_t n, alloc;
-        bool connected;
+        bool connected, ended;
 } Conn;
 
 struct Subs {
@@ -33,12 +33,12 @@ Subs *subs_new(void) {
 }
 
 static void conn_clear(Conn *c) {
-        bool connected = c->connected;
+        bool connected = c->connected, ended = c->ended;
 
         for (size_t i = 0; i < c->n; i++)
                 free(c->prefixes[i].data);
         free(c->prefixes);
-        *c = (Conn) { .connected = connected };
+        *c = (Conn) { .connected = connected, .ended = ended };
 }
 
 Subs *subs_free(Subs *s) {
@@ -92,6 +92,8 @@ int subs_add(Subs *s, int fd, const void *prefix, size_t len) {
         if (subs_grow(s, fd) < 0)
                 return -ENOMEM;
         c = &s->conns[fd + 1];
+        if (c->ended)
+                return SUBS_ENDED;
         if (conn_find(c, prefix, len) >= 0)
                 return SUBS_HELD;
         if (c->n >= SUBS_PER_CONNECTION_MAX)
@@ -157,13 +159,22 @@ int subs_set_connected(Subs *s, int fd, bool connected) {
         subs_forget(s, fd);
         if (!connected) {
                 if (subs_conn(s, fd))
-                        s->conns[fd + 1].connected = false;
+                        s->conns[fd + 1].connected = s->conns[fd + 1].ended = false;
                 return 0;
         }
         if (subs_grow(s, fd) < 0)
                 return -ENOMEM;
         s->conns[fd + 1].connected = true;
+        s->conns[fd + 1].ended = false;
         return 0;
+}
+
+void subs_end(Subs *s, int fd) {
+        if (!s || fd < 0)
+                return;
+        subs_forget(s, fd);
+        if (subs_grow(s, fd) >= 0)
+                s->conns[fd + 1].ended = true;
 }
 
 bool subs_is_connected(const Subs *s, int fd) {

@@ -41,6 +41,7 @@ typedef enum SubsResult {
         SUBS_NOT_HELD,          /* nothing to do */
         SUBS_TOO_LONG,          /* refused: prefix longer than SUBS_PREFIX_MAX */
         SUBS_TOO_MANY,          /* refused: SUBS_PER_CONNECTION_MAX reached */
+        SUBS_ENDED,             /* refused: the connection was ended (subs_end()) */
         _SUBS_RESULT_MAX,
         _SUBS_RESULT_INVALID = -22,
 } SubsResult;
@@ -62,6 +63,9 @@ int subs_remove(Subs *s, int fd, const void *prefix, size_t len);
  * -ENOMEM. */
 int subs_set_connected(Subs *s, int fd, bool connected);
 void subs_forget(Subs *s, int fd);
+/* The manager ends connection fd: forget its prefixes and refuse whatever
+ * more it sent (still on its way) until a new connection gets fd. */
+void subs_end(Subs *s, int fd);
 /* Whether fd is a live connection of the socket (seen connect, not gone):
  * only then may the manager shut it down. */
 bool subs_is_connected(const Subs *s, int fd);

@@ -104,6 +104,13 @@ static void test_connected(void) {
            "gone: not live, nothing held");
         ok(subs_set_connected(s, 1000, false) == 0 && !subs_is_connected(s, 1000), "gone before seen");
         ok(subs_set_connected(s, -1, true) == -EINVAL, "-1 is no connection");
+
+        ok(subs_set_connected(s, 8, true) == 0 && subs_add(s, 8, "a.", 2) == SUBS_ADDED, "fd 8 subscribes");
+        subs_end(s, 8);
+        ok(subs_count(s, 8) == 0 && subs_add(s, 8, "b.", 2) == SUBS_ENDED,
+           "ended: nothing held, whatever else it sent is refused");
+        ok(subs_set_connected(s, 8, true) == 0 && subs_add(s, 8, "b.", 2) == SUBS_ADDED,
+           "a new connection on fd 8 starts afresh");
 }
 
 int main(void) {
