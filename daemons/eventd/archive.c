@@ -66,6 +66,7 @@ struct Archive {
         Spill *spill;
         uint64_t spill_inflight;        /* batches read back, not yet done */
         uint64_t buffer_bytes;          /* [database] buffer_bytes */
+        size_t batch_bytes_max;         /* a batch fits the link's buffer a few times over */
         RateLimit spill_limit;
 
         ArchiveStats stats;
@@ -256,7 +257,11 @@ static bool archive_link_has_room(Archive *a, size_t len) {
         db_link_get_stats(a->link, &s);
         if (s.queued_jobs >= ARCHIVE_LINK_JOBS)
                 return false;
-        return a->buffer_bytes == 0 || s.queued_bytes + len + ARCHIVE_LINK_MARGIN <= a->buffer_bytes;
+        /* An idle link takes any batch: one spilled with a bigger buffer
+         * must not wait forever (the link refuses only one bigger than
+         * its whole buffer). */
+        return a->buffer_bytes == 0 || s.queued_jobs == 0 ||
+               s.queued_bytes + len + ARCHIVE_LINK_MARGIN <= a->buffer_bytes;
 }
 
 static bool archive_spill_pending(Archive *a) {
@@ -477,7 +482,7 @@ void archive_add(Archive *a, const char *topic, size_t topic_len, const ScanEnve
                 (void) sd_event_source_set_time_relative(a->timer, ARCHIVE_BATCH_DELAY);
                 (void) sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
         }
-        if (a->rows >= ARCHIVE_BATCH_ROWS_MAX || a->len >= ARCHIVE_BUF_MAX ||
+        if (a->rows >= ARCHIVE_BATCH_ROWS_MAX || a->len >= a->batch_bytes_max ||
             (a->rows >= ARCHIVE_BATCH_ROWS && !archive_link_busy(a)))
                 archive_flush(a);
 }
@@ -497,6 +502,11 @@ int archive_new(Archive **ret, sd_event *e, const DatabaseConfig *config, const 
         a->drop_limit = (RateLimit) { .interval_usec = 10 * USEC_PER_SEC, .burst = 1 };
         a->spill_limit = (RateLimit) { .interval_usec = 10 * USEC_PER_SEC, .burst = 1 };
         a->buffer_bytes = config->buffer_bytes;
+        /* The link refuses a job bigger than its whole buffer, and a batch
+         * waits for room in it: keep batches to a quarter of it. */
+        a->batch_bytes_max = ARCHIVE_BUF_MAX;
+        if (a->buffer_bytes > 0 && a->buffer_bytes / 4 < a->batch_bytes_max)
+                a->batch_bytes_max = (size_t) (a->buffer_bytes / 4);
 
         r = sd_id128_randomize(&id);
         if (r < 0)
