@@ -1062,6 +1062,7 @@ int acd_set_config(AcdState *a, const AcdConfig *cfg) {
         a->cfg.wrap_up = cfg->wrap_up;
         a->cfg.max_no_answer = cfg->max_no_answer;
         a->cfg.service_level = cfg->service_level;
+        a->cfg.max_queued = cfg->max_queued;
         a->cfg.strategy = cfg->strategy;
         queue_set_strategy(a->default_queue, cfg->strategy);
         return 0;

@@ -246,7 +246,8 @@ int acd_set_status(AcdState *a, const char *id, AcdOperatorStatus status, usec_t
  * progress ends when it was due.
  *
  * acd_set_config(): take cfg's strategy (the default queue's), ring_timeout,
- * reject_delay, no_answer_delay, wrap_up, max_no_answer and service_level;
+ * reject_delay, no_answer_delay, wrap_up, max_no_answer, service_level and
+ * max_queued (calls waiting beyond a lowered cap keep waiting);
  * the seed and the hash key stay as they were. Re-ordering the default
  * queue's eligible operators costs O(operators in it) when the strategy
  * changes. Returns 0 or -EINVAL (as acd_new() would refuse cfg; nothing
