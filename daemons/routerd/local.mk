@@ -64,7 +64,8 @@ routerd_integration_tests = \
 	tests/integration/test-router-restart.sh \
 	tests/integration/test-router-backlog.sh \
 	tests/integration/test-router-reload.sh \
-	tests/integration/test-router-bad-ids.sh
+	tests/integration/test-router-bad-ids.sh \
+	tests/integration/test-router-queue-full.sh
 TESTS += $(routerd_integration_tests)
 EXTRA_DIST += $(routerd_integration_tests) tests/integration/router-wire.py \
 	dbus/org.callcenter.Router1.xml
