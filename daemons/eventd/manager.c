@@ -16,6 +16,7 @@
 #include "archive.h"
 #include "cleanup.h"
 #include "daemon.h"
+#include "escape.h"
 #include "log.h"
 #include "manager.h"
 #include "scan.h"
@@ -130,9 +131,16 @@ static int on_xpub(ZmqIo *io, void *socket, uint32_t revents, void *userdata) {
                 n = zmq_recv(socket, buf, sizeof(buf), ZMQ_DONTWAIT);
                 if (n < 0)
                         break;
-                if (n > 0 && log_get_max_level() >= LOG_DEBUG)
-                        log_debug("Subscriber %s \"%.*s\".", buf[0] == 1 ? "subscribed to" : "unsubscribed from",
-                                  n - 1 < (int) sizeof(buf) - 1 ? n - 1 : (int) sizeof(buf) - 1, buf + 1);
+                /* A topic is whatever bytes a subscriber sent: logged
+                 * escaped, never raw. */
+                if (n > 0 && log_get_max_level() >= LOG_DEBUG) {
+                        char topic[ESCAPE_ID_SIZE];
+
+                        escape_cut_len(topic, sizeof topic, buf + 1,
+                                       (size_t) (n < (int) sizeof(buf) ? n : (int) sizeof(buf)) - 1);
+                        log_debug("Subscriber %s \"%s\".", buf[0] == 1 ? "subscribed to" : "unsubscribed from",
+                                  topic);
+                }
         }
         return 0;
 }

@@ -9,6 +9,7 @@
 #include "bus-util.h"
 #include "daemons/taskd/bus.h"
 #include "dbus/names.h"
+#include "escape.h"
 #include "log.h"
 #include "manager.h"
 #include "tasktree.h"
@@ -114,6 +115,7 @@ static int method_create_task(sd_bus_message *call, void *userdata, sd_bus_error
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
         const char *title, *link;
+        char e[ESCAPE_ID_SIZE];
         uint64_t parent;
         Task *t;
         int r;
@@ -130,9 +132,11 @@ static int method_create_task(sd_bus_message *call, void *userdata, sd_bus_error
                                     "A title must be 1-%d bytes of valid UTF-8 (this one has %zu bytes)",
                                     TASK_TITLE_MAX, strlen(title));
         if (task_call_check(link) < 0)
+                /* The caller's string is shown escaped and cut, never
+                 * raw (control bytes, megabytes). */
                 return reply_errorf(m, call, CC_ERROR_INVALID_ARGUMENT,
-                                    "A call id must be at most %d bytes of valid UTF-8 (this one has %zu bytes)",
-                                    TASK_CALL_MAX, strlen(link));
+                                    "Invalid call id \"%s\": at most %d bytes of valid UTF-8 (this one has %zu bytes)",
+                                    escape_cut(e, sizeof e, link), TASK_CALL_MAX, strlen(link));
 
         r = manager_create_task(m, parent, title, link, &t);
         if (r == -ENOENT)
