@@ -9,4 +9,4 @@ bench_router_load_SOURCES = bench/router-load.c
 bench_router_load_LDADD = $(SYSTEMD_LIBS) $(ZMQ_LIBS) -lm
 bench_echo_server_SOURCES = bench/echo-server.c
 bench_echo_server_LDADD = $(JSONC_LIBS)
-dist_noinst_SCRIPTS += bench/router.sh bench/seed_router_twisted.py
+dist_noinst_SCRIPTS += bench/router.sh bench/seed_router_twisted.py bench/router-hostile.sh

@@ -2,6 +2,7 @@
 libshared_core_sources = \
 	libshared/time-util.c libshared/time-util.h \
 	libshared/utf8.c libshared/utf8.h \
+	libshared/escape.c libshared/escape.h \
 	libshared/hashtable.c libshared/hashtable.h \
 	libshared/json-util.c libshared/json-util.h \
 	libshared/envelope.c libshared/envelope.h \

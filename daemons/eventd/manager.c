@@ -16,6 +16,7 @@
 #include "archive.h"
 #include "cleanup.h"
 #include "daemon.h"
+#include "escape.h"
 #include "log.h"
 #include "manager.h"
 #include "scan.h"
@@ -227,10 +228,15 @@ static int on_xpub(ZmqIo *io, void *socket, uint32_t revents, void *userdata) {
                         if (r == SUBS_REMOVED && zmq_setsockopt(socket, ZMQ_UNSUBSCRIBE, d + 1, len - 1) < 0)
                                 log_debug("Cannot apply an unsubscription: %s", zmq_strerror(zmq_errno()));
                 }
-                if (log_get_max_level() >= LOG_DEBUG)
-                        log_debug("Subscriber connection %d %s \"%.*s\": %d.", fd,
-                                  d[0] == 1 ? "subscribed to" : "unsubscribed from",
-                                  len - 1 < 256 ? (int) len - 1 : 256, (const char *) d + 1, r);
+                /* A topic is whatever bytes a subscriber sent: logged
+                 * escaped, never raw. */
+                if (log_get_max_level() >= LOG_DEBUG) {
+                        char topic[ESCAPE_ID_SIZE];
+
+                        escape_cut_len(topic, sizeof topic, (const char *) d + 1, len - 1);
+                        log_debug("Subscriber connection %d %s \"%s\": %d.", fd,
+                                  d[0] == 1 ? "subscribed to" : "unsubscribed from", topic, r);
+                }
         }
         zmq_msg_close(&msg);
         return 0;

@@ -1062,6 +1062,7 @@ int acd_set_config(AcdState *a, const AcdConfig *cfg) {
         a->cfg.wrap_up = cfg->wrap_up;
         a->cfg.max_no_answer = cfg->max_no_answer;
         a->cfg.service_level = cfg->service_level;
+        a->cfg.max_queued = cfg->max_queued;
         a->cfg.strategy = cfg->strategy;
         queue_set_strategy(a->default_queue, cfg->strategy);
         return 0;
@@ -1286,6 +1287,12 @@ int acd_place_call(AcdState *a, const char *id, const char *queue, usec_t now, A
                 return -ENXIO;
         if (call_find(a, id))
                 return -EEXIST;
+        /* Between operations no queue holds both a waiting call and an
+         * eligible member, so the call rings at once exactly when its
+         * queue has an eligible member; only one that would wait is
+         * refused. */
+        if (a->cfg.max_queued > 0 && q->eligible.n == 0 && a->n_queued >= a->cfg.max_queued)
+                return -ENOSPC;
 
         r = call_new(a, id, q, &c);
         if (r < 0)
@@ -1561,26 +1568,35 @@ int acd_list_operators(const AcdState *a, AcdOperatorInfo **ret, size_t *ret_n) 
         return 0;
 }
 
-int acd_list_calls(const AcdState *a, usec_t now, AcdCallInfo **ret, size_t *ret_n) {
+int acd_list_calls_page(const AcdState *a, usec_t now, size_t offset, size_t limit, AcdCallInfo **ret,
+                        size_t *ret_n) {
         static const AcdCallState order[] = { ACD_CALL_QUEUED, ACD_CALL_RINGING, ACD_CALL_ANSWERED };
         AcdCallInfo *l = NULL;
-        size_t n = 0;
+        size_t n = 0, pos = 0, want;
 
-        if (a->calls.n > 0) {
-                l = calloc(a->calls.n, sizeof(AcdCallInfo));
+        want = offset < a->calls.n ? a->calls.n - offset : 0;
+        if (want > limit)
+                want = limit;
+        if (want > 0) {
+                l = calloc(want, sizeof(AcdCallInfo));
                 if (!l)
                         return -ENOMEM;
         }
         /* The call list is in arrival order, which is queue order: one pass
-         * per state gives "queued first, in queue order" without sorting. */
-        for (size_t i = 0; i < ELEMENTSOF(order); i++)
-                for (const AcdCall *c = a->call_first; c; c = c->next)
-                        if (c->state == order[i])
+         * per state gives "queued first, in queue order" without sorting.
+         * Calls before the page are only counted. */
+        for (size_t i = 0; i < ELEMENTSOF(order) && n < want; i++)
+                for (const AcdCall *c = a->call_first; c && n < want; c = c->next)
+                        if (c->state == order[i] && pos++ >= offset)
                                 call_info(a, c, now, &l[n++]);
-        assert(n == a->calls.n);
+        assert(n == want);
         *ret = l;
         *ret_n = n;
         return 0;
+}
+
+int acd_list_calls(const AcdState *a, usec_t now, AcdCallInfo **ret, size_t *ret_n) {
+        return acd_list_calls_page(a, now, 0, SIZE_MAX, ret, ret_n);
 }
 
 int acd_queue_get_stats(const AcdState *a, const char *queue, usec_t now, AcdQueueStats *ret) {

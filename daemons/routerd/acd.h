@@ -50,6 +50,7 @@
  *   -ENXIO   no such queue
  *   -EEXIST  the call, operator or queue exists already
  *   -EBUSY   the operator or call is not in a state that allows this (InvalidState)
+ *   -ENOSPC  a new call would wait, and cfg.max_queued calls wait already
  *   -ENOMEM  out of memory
  */
 
@@ -171,6 +172,7 @@ typedef struct AcdConfig {
         usec_t wrap_up;              /* after a finished call; 0 = none */
         unsigned max_no_answer;      /* consecutive ring timeouts that pause the operator; 0 = never */
         usec_t service_level;        /* "answered within" threshold for the statistics */
+        size_t max_queued;           /* calls waiting at most (all queues); 0 = no limit */
         uint64_t seed;               /* random strategy's generator seed */
         uint64_t hash_key[2];        /* key for the id hash tables; the manager fills it
                                       * with random bytes so that clients cannot flood
@@ -178,7 +180,7 @@ typedef struct AcdConfig {
 } AcdConfig;
 
 /* Defaults: longest-idle, ring timeout 10 s, no delays, no wrap-up,
- * max_no_answer 0, service level 20 s, seed 0, hash key 0. */
+ * max_no_answer 0, service level 20 s, max_queued 0, seed 0, hash key 0. */
 void acd_config_init(AcdConfig *ret);
 
 /*
@@ -244,7 +246,8 @@ int acd_set_status(AcdState *a, const char *id, AcdOperatorStatus status, usec_t
  * progress ends when it was due.
  *
  * acd_set_config(): take cfg's strategy (the default queue's), ring_timeout,
- * reject_delay, no_answer_delay, wrap_up, max_no_answer and service_level;
+ * reject_delay, no_answer_delay, wrap_up, max_no_answer, service_level and
+ * max_queued (calls waiting beyond a lowered cap keep waiting);
  * the seed and the hash key stay as they were. Re-ordering the default
  * queue's eligible operators costs O(operators in it) when the strategy
  * changes. Returns 0 or -EINVAL (as acd_new() would refuse cfg; nothing
@@ -293,7 +296,12 @@ int acd_remove_queue(AcdState *a, const char *name, usec_t now, AcdEvents *out);
 /*
  * A call arrives in queue (NULL = default). Appends RECEIVED, then RINGING
  * (+ OPERATOR_STATE) or QUEUED. Returns ACD_CALL_RINGING or ACD_CALL_QUEUED,
- * -EINVAL, -EEXIST (a live call has this id), -ENXIO, -ENOMEM.
+ * -EINVAL, -EEXIST (a live call has this id), -ENXIO, -ENOMEM, or -ENOSPC
+ * when no operator of its queue is eligible and cfg.max_queued calls wait
+ * already: the cap bounds the memory a flood of calls can take. A call that
+ * rings at once is always taken, and so are calls that go back to their
+ * queue (reject, ring timeout) and restored ones, which may leave more than
+ * max_queued waiting for a while.
  */
 int acd_place_call(AcdState *a, const char *id, const char *queue, usec_t now, AcdEvents *out);
 
@@ -378,6 +386,16 @@ int acd_list_operators(const AcdState *a, AcdOperatorInfo **ret, size_t *ret_n);
  * merged by arrival), then the ringing ones, then the answered ones, each
  * group by arrival. Same ownership as acd_list_operators(). */
 int acd_list_calls(const AcdState *a, usec_t now, AcdCallInfo **ret, size_t *ret_n);
+
+/*
+ * The calls acd_list_calls() gives from position offset on, at most limit
+ * of them (fewer, or none, at the end): a page of the list, so that a
+ * caller that shows the calls need not copy every one of a long queue.
+ * O(calls) without allocation to find the page, O(limit) for the copy.
+ * Same ownership; *ret may be NULL when *ret_n is 0.
+ */
+int acd_list_calls_page(const AcdState *a, usec_t now, size_t offset, size_t limit, AcdCallInfo **ret,
+                        size_t *ret_n);
 
 typedef struct AcdQueueStats {
         AcdStrategy strategy;

@@ -12,6 +12,7 @@
 #include "libshared/bus-util.h"
 #include "libshared/cleanup.h"
 #include "libshared/daemon.h"
+#include "libshared/escape.h"
 #include "libshared/log.h"
 
 /* The ACD runs on CLOCK_REALTIME (see manager.c): waits reported by
@@ -28,24 +29,32 @@ int bus_router_operator_path(const char *id, char **ret) {
  * Turn an ACD failure into the suite's named errors (DESIGN.md "D-Bus"):
  * -ENOENT names what was looked up (operator or call), -EBUSY is
  * InvalidState with busy_msg, -EEXIST Exists, -EINVAL and -ENXIO
- * InvalidArgument. Anything else goes back as the errno.
+ * InvalidArgument, -ENOSPC (the queues hold [router] max_queued calls)
+ * Unavailable. Anything else goes back as the errno. The id is the
+ * caller's: it is echoed escaped and cut (escape_cut()), never raw.
  */
 static int map_acd_error(sd_bus_error *error, int r, bool is_operator, const char *id, const char *busy_msg) {
+        char e[ESCAPE_ID_SIZE];
+
+        escape_cut(e, sizeof e, id);
         switch (r) {
         case -ENOENT:
-                return is_operator ? bus_error_setf(error, CC_ERROR_NO_SUCH_OPERATOR, "No such operator %s", id)
-                                   : bus_error_setf(error, CC_ERROR_NO_SUCH_CALL, "No such call %s", id);
+                return is_operator ? bus_error_setf(error, CC_ERROR_NO_SUCH_OPERATOR, "No such operator %s", e)
+                                   : bus_error_setf(error, CC_ERROR_NO_SUCH_CALL, "No such call %s", e);
         case -EBUSY:
                 return bus_error_setf(error, CC_ERROR_INVALID_STATE, "%s", busy_msg);
         case -EEXIST:
                 return bus_error_setf(error, CC_ERROR_EXISTS, "%s %s already exists",
-                                      is_operator ? "Operator" : "Call", id);
+                                      is_operator ? "Operator" : "Call", e);
         case -EINVAL:
                 return bus_error_setf(error, CC_ERROR_INVALID_ARGUMENT,
                                       "Invalid %s id \"%s\" (1-%d printable ASCII characters, no spaces)",
-                                      is_operator ? "operator" : "call", id, ACD_ID_MAX);
+                                      is_operator ? "operator" : "call", e, ACD_ID_MAX);
         case -ENXIO:
                 return bus_error_setf(error, CC_ERROR_INVALID_ARGUMENT, "No such queue");
+        case -ENOSPC:
+                return bus_error_setf(error, CC_ERROR_UNAVAILABLE,
+                                      "Call %s refused: the queue is full ([router] max_queued), try again later", e);
         default:
                 return r;
         }
@@ -54,10 +63,12 @@ static int map_acd_error(sd_bus_error *error, int r, bool is_operator, const cha
 /* Checked here as well as in the ACD so that the message names what was
  * wrong (the ACD's -EINVAL cannot say which argument). */
 static int check_id(sd_bus_error *error, const char *id, const char *what) {
+        char e[ESCAPE_ID_SIZE];
+
         if (!acd_id_is_valid(id))
                 return bus_error_setf(error, CC_ERROR_INVALID_ARGUMENT,
                                       "Invalid %s id \"%s\" (1-%d printable ASCII characters, no spaces)",
-                                      what, id, ACD_ID_MAX);
+                                      what, escape_cut(e, sizeof e, id), ACD_ID_MAX);
         return 0;
 }
 
@@ -131,7 +142,7 @@ static int reply_after_commit(Manager *m, sd_bus_message *msg, const char *types
 static int place_call(sd_bus_message *msg, Manager *m, const char *id, const char *queue,
                       sd_bus_error *error) {
         const char *op;
-        char busy[128];
+        char busy[128], e[ESCAPE_ID_SIZE];
         int r;
 
         r = check_serving(m, error);
@@ -141,11 +152,13 @@ static int place_call(sd_bus_message *msg, Manager *m, const char *id, const cha
         if (r < 0)
                 return r;
         if (queue && !acd_id_is_valid(queue))
-                return bus_error_setf(error, CC_ERROR_INVALID_ARGUMENT, "Invalid queue name \"%s\"", queue);
+                return bus_error_setf(error, CC_ERROR_INVALID_ARGUMENT, "Invalid queue name \"%s\"",
+                                      escape_cut(e, sizeof e, queue));
 
         r = manager_place_call(m, id, queue);
         if (r == -ENXIO)
-                return bus_error_setf(error, CC_ERROR_INVALID_ARGUMENT, "No such queue %s", queue);
+                return bus_error_setf(error, CC_ERROR_INVALID_ARGUMENT, "No such queue %s",
+                                      escape_cut(e, sizeof e, queue));
         if (r < 0) {
                 (void) snprintf(busy, sizeof busy, "Call %s cannot be placed now", id);
                 return map_acd_error(error, r, false, id, busy);
@@ -256,6 +269,7 @@ static int method_set_operator_status(sd_bus_message *msg, void *userdata, sd_bu
         Manager *m = userdata;
         const char *id, *status_s;
         AcdOperatorStatus status;
+        char e[ESCAPE_ID_SIZE];
         int r;
 
         r = sd_bus_message_read(msg, "ss", &id, &status_s);
@@ -270,7 +284,8 @@ static int method_set_operator_status(sd_bus_message *msg, void *userdata, sd_bu
         status = acd_operator_status_from_string(status_s);
         if (status < 0)
                 return bus_error_setf(error, CC_ERROR_INVALID_ARGUMENT,
-                                      "Invalid status \"%s\" (available, paused or offline)", status_s);
+                                      "Invalid status \"%s\" (available, paused or offline)",
+                                      escape_cut(e, sizeof e, status_s));
 
         r = manager_set_status(m, id, status);
         if (r < 0)
@@ -671,12 +686,14 @@ static int property_get_operator(sd_bus *bus, const char *path, const char *inte
                                  const char *property, sd_bus_message *reply, void *userdata,
                                  sd_bus_error *error) {
         AcdOperatorInfo info;
+        char e[ESCAPE_ID_SIZE];
         const char *v;
         int r;
 
         r = operator_from_path(userdata, path, &info);
         if (r < 0)
-                return bus_error_setf(error, CC_ERROR_NO_SUCH_OPERATOR, "No such operator object %s", path);
+                return bus_error_setf(error, CC_ERROR_NO_SUCH_OPERATOR, "No such operator object %s",
+                                      escape_cut(e, sizeof e, path));
 
         if (strcmp(property, "Id") == 0)
                 v = info.id;

@@ -48,6 +48,12 @@ const ConfigItem router_config_items[] = {
         { .key = "max_connections", .type = CONFIG_UINT,
           .offset = offsetof(RouterConfig, max_connections), .def = "4096",
           .help = "TCP connections served at once; more are refused." },
+        { .key = "max_queued", .type = CONFIG_UINT,
+          .offset = offsetof(RouterConfig, max_queued), .def = "10000",
+          .help = "Calls waiting at most, all queues together; a new call that would wait beyond it is refused (queue_full, D-Bus Unavailable)." },
+        { .key = "idle_timeout", .type = CONFIG_TIMESPAN,
+          .offset = offsetof(RouterConfig, idle_timeout), .def = "1h",
+          .help = "A TCP connection with no traffic either way for this long is closed; \"infinity\" keeps idle ones." },
         { .key = "output_buffer_max", .type = CONFIG_UINT64,
           .offset = offsetof(RouterConfig, output_buffer_max), .def = "4M",
           .help = "Unsent notices (K/M suffixes) a TCP client may leave unread, beyond the kernel's buffers, before it is disconnected." },
@@ -272,6 +278,10 @@ static int router_config_verify(const RouterConfig *c) {
                 return log_error_errno(EINVAL, "[router] max_connections must be at least 1.");
         if (c->output_buffer_max < 65536)
                 return log_error_errno(EINVAL, "[router] output_buffer_max must be at least 64K.");
+        if (c->max_queued == 0)
+                return log_error_errno(EINVAL, "[router] max_queued must be at least 1.");
+        if (c->idle_timeout < USEC_PER_SEC)
+                return log_error_errno(EINVAL, "[router] idle_timeout must be at least 1s (\"infinity\" for never).");
         return 0;
 }
 
@@ -302,6 +312,7 @@ void router_config_to_acd(const RouterConfig *c, AcdConfig *ret) {
         ret->wrap_up = c->wrap_up;
         ret->max_no_answer = c->max_no_answer;
         ret->service_level = c->service_level;
+        ret->max_queued = c->max_queued;
 }
 
 /* --- reload ------------------------------------------------------------------------ */

@@ -21,6 +21,11 @@
  *                               unless it names its own) strategy
  *   ring_timeout = 10s, reject_delay = 0, no_answer_delay = 0, wrap_up = 0,
  *   max_no_answer = 0, service_level = 20s  (see AcdConfig)
+ *   max_connections = 4096      TCP connections served at once
+ *   max_queued = 10000          calls waiting at most (AcdConfig.max_queued)
+ *   idle_timeout = 1h           a TCP connection silent both ways this long
+ *                               is closed ("infinity": never)
+ *   output_buffer_max = 4M      unsent notices before a client is dropped
  */
 
 #include <stdbool.h>
@@ -40,6 +45,8 @@ typedef struct RouterConfig {
         unsigned max_no_answer;
         usec_t service_level;
         unsigned max_connections;
+        unsigned max_queued;
+        usec_t idle_timeout;
         uint64_t output_buffer_max;
 } RouterConfig;
 
@@ -73,7 +80,7 @@ int routerd_config_load(RouterdConfig *c, const char *path);
 /* Free what c owns, leaving NULLs. */
 void routerd_config_done(RouterdConfig *c);
 
-/* Fill an AcdConfig from c (strategy, times, max_no_answer). */
+/* Fill an AcdConfig from c (strategy, times, max_no_answer, max_queued). */
 void router_config_to_acd(const RouterConfig *c, AcdConfig *ret);
 
 /*

@@ -70,7 +70,10 @@ routerd_integration_tests = \
 	tests/integration/test-router.sh \
 	tests/integration/test-router-restart.sh \
 	tests/integration/test-router-backlog.sh \
-	tests/integration/test-router-reload.sh
+	tests/integration/test-router-reload.sh \
+	tests/integration/test-router-bad-ids.sh \
+	tests/integration/test-router-queue-full.sh \
+	tests/integration/test-router-fdlimit.sh
 TESTS += $(routerd_integration_tests)
-EXTRA_DIST += $(routerd_integration_tests) tests/integration/router-wire.py \
+EXTRA_DIST += $(routerd_integration_tests) tests/integration/router-wire.py tests/integration/idle-conns.py \
 	dbus/org.callcenter.Router1.xml

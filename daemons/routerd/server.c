@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,7 +30,13 @@
  * connections already served. */
 #define ACCEPT_BURST 64
 
+/* After running out of file descriptors, accept() is tried again when a
+ * connection closes, or after this long if none does (the descriptors may
+ * come free elsewhere: the database link, the bus). */
+#define ACCEPT_RETRY_USEC USEC_PER_SEC
+
 #define MESSAGE_ID_SLOW_READER "MESSAGE_ID=3c6b8a1e2f4d4e5a9b7c0d1e2f3a4b5c"
+#define MESSAGE_ID_FD_LIMIT "MESSAGE_ID=8e2d4c1a7b3f4e6d9a0c5b2e1f7d3a64"
 
 /* Commit marks per connection (see conn_hold()). Uncommitted batches are
  * few at any time (the one being written and the one gathering), so a
@@ -46,7 +53,8 @@ typedef struct HoldMark {
 
 struct Connection {
         Server *server;
-        Connection *prev, *next;
+        Connection *prev, *next;     /* most recently active first */
+        usec_t last_active;          /* CLOCK_MONOTONIC of the last byte either way */
         int fd;
         sd_event_source *io;
         char peer[64];
@@ -81,7 +89,8 @@ struct Server {
         Manager *manager;
         int fd;
         sd_event_source *accept_source;
-        Connection *connections;
+        Connection *connections;     /* most recently active first */
+        Connection *last;            /* least recently active: the next to idle out */
         Connection *waiting;         /* connections with output waiting for a commit */
         size_t n_connections;
         size_t pending_output;
@@ -89,7 +98,12 @@ struct Server {
         size_t pause_threshold;      /* unsent bytes that pause a connection's input */
         bool stopped;
         bool held;                   /* server_hold_input(): no connection reads */
+        bool accept_stopped;         /* server_stop_accepting(): for good */
+        bool accept_paused;          /* out of file descriptors: until one closes */
+        sd_event_source *accept_retry;
+        sd_event_source *idle_timer;
         RateLimit refuse_ratelimit;
+        RateLimit fd_limit_ratelimit;
 };
 
 static void conn_update_events(Connection *c);
@@ -170,18 +184,61 @@ static bool conn_release(Connection *c, uint64_t committed) {
 
 /* --- connection lifecycle -------------------------------------------------- */
 
-static void conn_free(Connection *c) {
-        Server *s;
+static usec_t server_now(Server *s) {
+        usec_t t;
 
-        if (!c)
-                return;
-        s = c->server;
+        if (sd_event_now(s->manager->event, CLOCK_MONOTONIC, &t) < 0)
+                t = now_usec(CLOCK_MONOTONIC);
+        return t;
+}
+
+static void conn_unlink(Connection *c) {
+        Server *s = c->server;
+
         if (c->prev)
                 c->prev->next = c->next;
         else
                 s->connections = c->next;
         if (c->next)
                 c->next->prev = c->prev;
+        else
+                s->last = c->prev;
+        c->prev = c->next = NULL;
+}
+
+static void conn_link_first(Connection *c) {
+        Server *s = c->server;
+
+        c->prev = NULL;
+        c->next = s->connections;
+        if (c->next)
+                c->next->prev = c;
+        else
+                s->last = c;
+        s->connections = c;
+}
+
+/* Bytes went one way or the other: c moves to the front, so that the list
+ * runs from the most to the least recently active connection and the idle
+ * timer only ever looks at its tail. Callers that walk the list save the
+ * next pointer first; c moves behind them, never ahead. */
+static void conn_touch(Connection *c) {
+        c->last_active = server_now(c->server);
+        if (c->server->connections != c) {
+                conn_unlink(c);
+                conn_link_first(c);
+        }
+}
+
+static void accept_resume(Server *s);
+
+static void conn_free(Connection *c) {
+        Server *s;
+
+        if (!c)
+                return;
+        s = c->server;
+        conn_unlink(c);
         s->n_connections--;
         s->pending_output -= c->out_len - c->out_start;
         if (c->n_marks > 0)
@@ -198,6 +255,11 @@ static void conn_free(Connection *c) {
         free(c->out);
         free(c->pending);
         free(c);
+
+        /* A descriptor came free: a client waiting in the backlog can be
+         * taken now. */
+        if (s->accept_paused)
+                accept_resume(s);
 }
 
 static void conn_close(Connection *c, const char *why) {
@@ -225,6 +287,7 @@ static int conn_flush(Connection *c) {
                 c->out_start += (size_t) n;
                 c->sent_total += (uint64_t) n;
                 c->server->pending_output -= (size_t) n;
+                conn_touch(c);
         }
         if (c->out_start == c->out_len) {
                 c->out_start = c->out_len = 0;
@@ -438,23 +501,28 @@ static int append_message(char ***l, size_t *n, const char *fmt, ...) {
 /*
  * "status": the summary line, then one line per operator and per waiting
  * call, plus the same as data ("operators", "calls" with the D-Bus field
- * names, and each call's "queue") for programs.
+ * names, and each call's "queue") for programs. Calls are listed a page at
+ * a time (req->offset, req->limit: WIRE_STATUS_LIMIT_DEFAULT from the
+ * start unless asked otherwise), with the totals ("calls_total",
+ * "queue_length") and the page ("offset", "limit") beside them: with a
+ * queue of 100,000 a full list is a 12 MB reply that holds the loop for a
+ * second, and every client asking again would hold it once more.
  */
-static int reply_status(Connection *c) {
+static int reply_status(Connection *c, const WireRequest *req) {
         Manager *m = c->server->manager;
         _cleanup_(strv_freep) char **lines = NULL;
         _cleanup_(freep) AcdOperatorInfo *ops = NULL;
         _cleanup_(freep) AcdCallInfo *calls = NULL;
         _cleanup_(json_object_putp) struct json_object *extra = NULL;
         struct json_object *jops, *jcalls;
-        size_t n_lines = 0, n_ops = 0, n_calls = 0;
+        size_t n_lines = 0, n_ops = 0, n_calls = 0, total = acd_call_count(m->acd), rest;
         char summary[256], *line = NULL;
         int r;
 
         r = acd_list_operators(m->acd, &ops, &n_ops);
         if (r < 0)
                 return r;
-        r = acd_list_calls(m->acd, now_usec(CLOCK_REALTIME), &calls, &n_calls);
+        r = acd_list_calls_page(m->acd, now_usec(CLOCK_REALTIME), req->offset, req->limit, &calls, &n_calls);
         if (r < 0)
                 return r;
         (void) manager_status_line(m, summary, sizeof summary);
@@ -469,6 +537,10 @@ static int reply_status(Connection *c) {
         }
         json_object_object_add(extra, "operators", jops);
         json_object_object_add(extra, "calls", jcalls);
+        json_object_object_add(extra, "calls_total", json_object_new_uint64(total));
+        json_object_object_add(extra, "queue_length", json_object_new_uint64(acd_queue_length(m->acd)));
+        json_object_object_add(extra, "offset", json_object_new_uint64(req->offset));
+        json_object_object_add(extra, "limit", json_object_new_uint64(req->limit));
 
         r = append_message(&lines, &n_lines, "%s", summary);
         for (size_t i = 0; r >= 0 && i < n_ops; i++) {
@@ -503,6 +575,13 @@ static int reply_status(Connection *c) {
                 if (calls[i].state == ACD_CALL_QUEUED)
                         r = append_message(&lines, &n_lines, "Call %s waiting in queue", calls[i].id);
         }
+        /* Say so when the page is not the whole list: a human reading the
+         * lines would take it for the whole queue. */
+        rest = total > (size_t) req->offset + n_calls ? total - req->offset - n_calls : 0;
+        if (r >= 0 && rest > 0)
+                r = append_message(&lines, &n_lines,
+                                   "%zu more call%s not listed (status with \"offset\" and \"limit\" pages through them)",
+                                   rest, rest == 1 ? "" : "s");
         if (r < 0)
                 return r;
 
@@ -542,7 +621,7 @@ static int handle_request(Connection *c, const WireRequest *req) {
                 r = manager_hangup(m, req->id);
                 break;
         case WIRE_COMMAND_STATUS:
-                return reply_status(c);
+                return reply_status(c, req);
         case WIRE_COMMAND_SUBSCRIBE: {
                 const char *msg = "Subscribed to notices";
 
@@ -669,6 +748,7 @@ static int conn_read(Connection *c) {
                 return 0;
         }
         c->in_len += (size_t) n;
+        conn_touch(c);
         return 1;
 }
 
@@ -762,8 +842,134 @@ static void format_peer(int fd, char *buf, size_t size) {
                 snprintf(buf, size, "local");
 }
 
+/* --- accepting, and the file descriptor limit ---------------------------------- */
+
+/*
+ * Out of file descriptors (EMFILE, ENFILE) or kernel memory, accept()
+ * fails at once and the listening socket stays readable: a level-triggered
+ * watch would wake the loop again and again, spinning a core and starving
+ * the connections already served. So the watch is switched off; the
+ * clients wait in the backlog (or systemd's socket) until a connection
+ * closes (conn_free()) or, failing that, ACCEPT_RETRY_USEC passes.
+ */
+static void accept_pause(Server *s, int error) {
+        if (s->accept_paused || s->accept_stopped)
+                return;
+        s->accept_paused = true;
+        (void) sd_event_source_set_enabled(s->accept_source, SD_EVENT_OFF);
+        if (s->accept_retry) {
+                (void) sd_event_source_set_time(s->accept_retry, server_now(s) + ACCEPT_RETRY_USEC);
+                (void) sd_event_source_set_enabled(s->accept_retry, SD_EVENT_ONESHOT);
+        }
+        if (ratelimit_below(&s->fd_limit_ratelimit))
+                log_struct(LOG_WARNING, error, LOG_FIELDS(MESSAGE_ID_FD_LIMIT),
+                                 "Cannot accept connections with %zu open (%m): not accepting until one "
+                                 "closes. Raise LimitNOFILE= or lower [router] max_connections.",
+                                 s->n_connections);
+}
+
+static void accept_resume(Server *s) {
+        if (!s->accept_paused)
+                return;
+        s->accept_paused = false;
+        if (s->accept_retry)
+                (void) sd_event_source_set_enabled(s->accept_retry, SD_EVENT_OFF);
+        if (!s->accept_stopped)
+                (void) sd_event_source_set_enabled(s->accept_source, SD_EVENT_ON);
+}
+
+static int on_accept_retry(sd_event_source *src, uint64_t usec, void *userdata) {
+        accept_resume(userdata);
+        return 0;
+}
+
+/*
+ * Each connection takes a descriptor, and the daemon needs some of its own
+ * (bus, database, ZeroMQ, epoll, timers, the journal): raise the soft limit
+ * towards max_connections plus that, as far as the hard limit allows (sd-
+ * event uses epoll, so descriptors above 1024 are fine), and say so when
+ * that is not enough. Run at start and when [router] max_connections may
+ * have changed.
+ */
+#define SERVER_FD_RESERVE 64U
+
+static void server_check_fd_limit(Server *s) {
+        unsigned max = s->manager->config->router.max_connections;
+        rlim_t want = (rlim_t) max + SERVER_FD_RESERVE;
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return;
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want &&
+            (rl.rlim_max == RLIM_INFINITY || rl.rlim_cur < rl.rlim_max)) {
+                struct rlimit raised = rl;
+
+                raised.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+                if (setrlimit(RLIMIT_NOFILE, &raised) >= 0) {
+                        log_debug("Raised the file descriptor limit from %llu to %llu.",
+                                  (unsigned long long) rl.rlim_cur, (unsigned long long) raised.rlim_cur);
+                        rl = raised;
+                }
+        }
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+                log_struct(LOG_WARNING, 0, LOG_FIELDS(MESSAGE_ID_FD_LIMIT),
+                           "The file descriptor limit is %llu, below [router] max_connections=%u plus %u "
+                           "for the daemon itself: beyond about %llu connections new clients wait in the "
+                           "backlog. Raise LimitNOFILE=.",
+                           (unsigned long long) rl.rlim_cur, max, SERVER_FD_RESERVE,
+                           rl.rlim_cur > SERVER_FD_RESERVE ? (unsigned long long) (rl.rlim_cur - SERVER_FD_RESERVE) : 0ULL);
+}
+
+/* --- idle connections ------------------------------------------------------------- */
+
+/*
+ * [router] idle_timeout: a connection with no byte either way for that long
+ * is closed, so that clients that vanished without a FIN (a cable pulled, a
+ * crashed NAT) or that open connections and never use them do not hold
+ * descriptors for good. The list is in order of activity, so the timer is
+ * armed for its tail only. A connection whose requests or replies wait
+ * on us (input held, a commit not yet made) is not idle.
+ */
+static void idle_arm(Server *s) {
+        usec_t timeout = s->manager->config->router.idle_timeout;
+
+        if (!s->idle_timer)
+                return;
+        if (!s->last || timeout == USEC_INFINITY) {
+                (void) sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(s->idle_timer, s->last->last_active + timeout);
+        (void) sd_event_source_set_enabled(s->idle_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_idle_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+        usec_t timeout = s->manager->config->router.idle_timeout, now = server_now(s);
+        size_t closed = 0;
+
+        while (timeout != USEC_INFINITY && s->last && now - s->last->last_active >= timeout) {
+                Connection *c = s->last;
+
+                /* Requests or replies that wait on us (held input, a
+                 * commit not yet made) are not the client's silence. */
+                if (c->input_blocked || c->n_marks > 0 || s->held) {
+                        conn_touch(c);
+                        continue;
+                }
+                conn_close(c, "idle");
+                closed++;
+        }
+        if (closed > 0)
+                log_info("Closed %zu TCP connection%s idle for %llu s or more ([router] idle_timeout).", closed,
+                         closed == 1 ? "" : "s", (unsigned long long) (timeout / USEC_PER_SEC));
+        idle_arm(s);
+        return 0;
+}
+
 static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Server *s = userdata;
+        bool added = false;
 
         for (unsigned i = 0; i < ACCEPT_BURST; i++) {
                 Connection *c;
@@ -775,8 +981,13 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                                 break;
                         if (errno == EINTR || errno == ECONNABORTED)
                                 continue;
-                        /* EMFILE and friends: the backlog keeps the
-                         * client waiting; try again on the next wake-up. */
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                                accept_pause(s, errno);
+                                break;
+                        }
+                        /* Anything else (a network error the kernel
+                         * reports on accept): the backlog keeps the client
+                         * waiting; try again on the next wake-up. */
                         if (ratelimit_below(&s->refuse_ratelimit))
                                 log_warning_errno(errno, "accept() failed, continuing: %m");
                         break;
@@ -814,13 +1025,16 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                 }
                 (void) sd_event_source_set_description(c->io, "tcp-connection");
 
-                c->next = s->connections;
-                if (c->next)
-                        c->next->prev = c;
-                s->connections = c;
+                c->last_active = server_now(s);
+                conn_link_first(c);
                 s->n_connections++;
+                added = true;
                 log_struct(LOG_DEBUG, 0, LOG_FIELDS(c->peer_field), "Connection from %s.", c->peer);
         }
+        /* Re-armed for the tail, and with the idle_timeout in effect now
+         * (a reload may have changed it). */
+        if (added)
+                idle_arm(s);
         return 0;
 }
 
@@ -940,6 +1154,7 @@ int server_new(Server **ret, Manager *m, int listen_fd) {
         s->manager = m;
         s->fd = listen_fd;
         s->refuse_ratelimit = (RateLimit) { .interval_usec = 10 * USEC_PER_SEC, .burst = 5 };
+        s->fd_limit_ratelimit = (RateLimit) { .interval_usec = 60 * USEC_PER_SEC, .burst = 1 };
         /* Replies alone must never reach the disconnect limit: input
          * pauses well below it, so only notices (which cannot wait) can
          * push a connection over. */
@@ -964,6 +1179,23 @@ int server_new(Server **ret, Manager *m, int listen_fd) {
                 return r;
         }
         (void) sd_event_source_set_description(s->accept_source, "tcp-accept");
+
+        r = sd_event_add_time(m->event, &s->accept_retry, CLOCK_MONOTONIC, 0, 0, on_accept_retry, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->accept_retry, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time(m->event, &s->idle_timer, CLOCK_MONOTONIC, 0, USEC_PER_SEC,
+                                      on_idle_timer, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
+        if (r < 0) {
+                server_free(s);
+                return r;
+        }
+        (void) sd_event_source_set_description(s->accept_retry, "tcp-accept-retry");
+        (void) sd_event_source_set_description(s->idle_timer, "tcp-idle");
+
+        server_check_fd_limit(s);
         *ret = s;
         return 0;
 }
@@ -971,9 +1203,12 @@ int server_new(Server **ret, Manager *m, int listen_fd) {
 Server *server_free(Server *s) {
         if (!s)
                 return NULL;
+        s->accept_stopped = true;
         while (s->connections)
                 conn_free(s->connections);
         sd_event_source_disable_unref(s->accept_source);
+        sd_event_source_disable_unref(s->accept_retry);
+        sd_event_source_disable_unref(s->idle_timer);
         if (s->fd >= 0)
                 (void) close(s->fd);
         idmap_free(s->placers);
@@ -982,14 +1217,17 @@ Server *server_free(Server *s) {
 }
 
 void server_stop_accepting(Server *s) {
-        if (s)
-                (void) sd_event_source_set_enabled(s->accept_source, SD_EVENT_OFF);
+        if (!s)
+                return;
+        s->accept_stopped = true;
+        (void) sd_event_source_set_enabled(s->accept_source, SD_EVENT_OFF);
 }
 
 void server_stop_reading(Server *s) {
         if (!s)
                 return;
         s->stopped = true;
+        s->accept_stopped = true;
         (void) sd_event_source_set_enabled(s->accept_source, SD_EVENT_OFF);
         for (Connection *c = s->connections; c; c = c->next)
                 conn_update_events(c);

@@ -21,7 +21,18 @@
  *  - Notices (ring timeouts and whatever else no request caused) go to the
  *    connection that placed the call and to every subscribed connection.
  *  - At most [router] max_connections at once; more are accepted and
- *    closed at once, with a rate-limited warning.
+ *    closed at once, with a rate-limited warning. At start the soft
+ *    RLIMIT_NOFILE is raised towards max_connections plus what the daemon
+ *    needs itself (as far as the hard limit allows; a warning says when
+ *    that is short). Out of descriptors anyway (EMFILE, ENFILE), the
+ *    listener is not watched until a connection closes (or a second
+ *    passes): clients wait in the backlog, and the loop does not spin on a
+ *    socket that stays readable.
+ *  - A connection with no byte either way for [router] idle_timeout is
+ *    closed (one whose requests wait on us is not idle). The value in
+ *    effect is read when the timer is armed: a reload applies from the
+ *    next accepted connection or expiry on.
+ *  - "status" lists one page of the calls (wire.h), never all of them.
  */
 
 #include <stdbool.h>

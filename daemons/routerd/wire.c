@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "cleanup.h"
+#include "escape.h"
 #include "json-util.h"
 #include "wire.h"
 
@@ -36,6 +37,8 @@ static const char *const error_names[_WIRE_ERROR_MAX] = {
         [WIRE_ERROR_UNAVAILABLE] = "unavailable",
         [WIRE_ERROR_INTERNAL] = "internal",
         [WIRE_ERROR_BAD_QUEUE] = "bad_queue",
+        [WIRE_ERROR_QUEUE_FULL] = "queue_full",
+        [WIRE_ERROR_BAD_ARGUMENT] = "bad_argument",
 };
 
 const char *wire_command_to_string(WireCommand c) {
@@ -128,6 +131,25 @@ static int parse_queue(struct json_object *obj, char buf[static ACD_ID_MAX + 1])
         return 0;
 }
 
+/*
+ * Read the optional integer key of a status into *ret (def when absent or
+ * null). Returns 0, or the wire error (as a positive value).
+ */
+static int parse_page_key(struct json_object *obj, const char *key, unsigned def, unsigned *ret) {
+        uint64_t u;
+        int r;
+
+        r = json_get_uint64(obj, key, &u);
+        if (r == -ENOENT) {
+                *ret = def;
+                return 0;
+        }
+        if (r < 0 || u > WIRE_STATUS_OFFSET_MAX)
+                return 1 + WIRE_ERROR_BAD_ARGUMENT;
+        *ret = (unsigned) u;
+        return 0;
+}
+
 int wire_parse_request(const char *line, size_t len, WireRequest *ret, WireError *ret_error) {
         _cleanup_(json_object_putp) struct json_object *obj = NULL;
         struct json_object *v = NULL;
@@ -190,6 +212,17 @@ int wire_parse_request(const char *line, size_t len, WireRequest *ret, WireError
                         goto fail;
                 }
         }
+        if (req.command == WIRE_COMMAND_STATUS) {
+                r = parse_page_key(obj, "offset", 0, &req.offset);
+                if (r == 0)
+                        r = parse_page_key(obj, "limit", WIRE_STATUS_LIMIT_DEFAULT, &req.limit);
+                if (r > 0) {
+                        e = r - 1;
+                        goto fail;
+                }
+                if (req.limit > WIRE_STATUS_LIMIT_MAX)
+                        req.limit = WIRE_STATUS_LIMIT_MAX;
+        }
 
         *ret = req;
         return 0;
@@ -220,19 +253,29 @@ WireError wire_error_from_errno(WireCommand cmd, int r) {
         case ESHUTDOWN:
         case EAGAIN:
                 return WIRE_ERROR_UNAVAILABLE;
+        case ENOSPC:
+                return WIRE_ERROR_QUEUE_FULL;
         default:
                 return WIRE_ERROR_INTERNAL;
         }
 }
 
 int wire_error_message(WireError e, WireCommand cmd, const char *id, char *buf, size_t size) {
+        char quoted[ESCAPE_ID_SIZE + 2];
         int r;
 
-        /* Only validated ids are echoed: they are graphic ASCII of bounded
-         * length, so the line stays valid UTF-8 and short. Raw request bytes
-         * never are. */
-        if (!id || !acd_id_is_valid(id))
+        /* A valid id is graphic ASCII of bounded length and is echoed as
+         * it is. Anything else a caller passes is quoted, escaped and cut
+         * (escape_cut()), so that the line stays short, valid UTF-8 and
+         * free of control bytes: raw request bytes never are echoed. */
+        if (id && !*id)
                 id = NULL;
+        else if (id && !acd_id_is_valid(id)) {
+                quoted[0] = '"';
+                escape_cut(quoted + 1, ESCAPE_ID_SIZE, id);
+                strcat(quoted, "\"");
+                id = quoted;
+        }
 
         switch (e) {
         case WIRE_ERROR_BAD_JSON:
@@ -283,6 +326,14 @@ int wire_error_message(WireError e, WireCommand cmd, const char *id, char *buf, 
                 break;
         case WIRE_ERROR_UNAVAILABLE:
                 r = snprintf(buf, size, "Router unavailable, try again later");
+                break;
+        case WIRE_ERROR_QUEUE_FULL:
+                r = id ? snprintf(buf, size, "Call %s refused: the queue is full, try again later", id)
+                       : snprintf(buf, size, "The queue is full, try again later");
+                break;
+        case WIRE_ERROR_BAD_ARGUMENT:
+                r = snprintf(buf, size, "\"offset\" and \"limit\" must be integers from 0 to %u",
+                             WIRE_STATUS_OFFSET_MAX);
                 break;
         case WIRE_ERROR_INTERNAL:
                 r = snprintf(buf, size, "Internal error");

@@ -18,6 +18,13 @@
  * than 64 bytes, blanks) is bad_queue. On other commands "queue" is ignored
  * like any other unknown key.
  *
+ * Extension: "status" takes optional "offset" and "limit" (integers from 0
+ * to WIRE_STATUS_OFFSET_MAX; anything else is bad_argument), the page of
+ * live calls the reply lists: {"command":"status","offset":200,"limit":100}.
+ * Without them a status lists the first WIRE_STATUS_LIMIT_DEFAULT calls; a
+ * limit above WIRE_STATUS_LIMIT_MAX is taken as that, so that no reply
+ * grows with the queue. Other commands ignore both keys.
+ *
  * Ids follow acd_id_is_valid(): 1..64 bytes of graphic ASCII (0x21..0x7e).
  * Judgement call: a non-negative JSON integer is accepted as an id and taken
  * in its decimal form ({"id":1} is call "1"), because clients written
@@ -41,6 +48,12 @@ struct json_object;
 
 /* A request line may hold this many bytes, newline excluded. */
 #define WIRE_LINE_MAX (64U * 1024U)
+
+/* The calls a status reply lists: by default, at most, and the largest
+ * offset or limit a request may give. */
+#define WIRE_STATUS_LIMIT_DEFAULT 100U
+#define WIRE_STATUS_LIMIT_MAX 1000U
+#define WIRE_STATUS_OFFSET_MAX 1000000000U
 
 typedef enum WireCommand {
         WIRE_COMMAND_CALL,
@@ -69,6 +82,8 @@ typedef enum WireError {
         WIRE_ERROR_UNAVAILABLE,      /* "unavailable": the router cannot serve now (shutting down) */
         WIRE_ERROR_INTERNAL,         /* "internal": out of memory or another local failure */
         WIRE_ERROR_BAD_QUEUE,        /* "bad_queue": "queue" present but not a valid name */
+        WIRE_ERROR_QUEUE_FULL,       /* "queue_full": [router] max_queued calls wait already */
+        WIRE_ERROR_BAD_ARGUMENT,     /* "bad_argument": status "offset" or "limit" not an integer in range */
         _WIRE_ERROR_MAX,
         _WIRE_ERROR_INVALID = -EINVAL,
 } WireError;
@@ -77,6 +92,8 @@ typedef struct WireRequest {
         WireCommand command;
         char id[ACD_ID_MAX + 1];     /* "" for status and subscribe */
         char queue[ACD_ID_MAX + 1];  /* call only: "" for the default queue */
+        unsigned offset;             /* status only: first call listed (0 otherwise) */
+        unsigned limit;              /* status only: calls listed, at most WIRE_STATUS_LIMIT_MAX */
 } WireRequest;
 
 const char *wire_command_to_string(WireCommand c);
@@ -99,7 +116,7 @@ int wire_parse_request(const char *line, size_t len, WireRequest *ret, WireError
  * Map an acd_* failure of the operation behind cmd to the wire code:
  * -ENOENT is no_such_operator for answer/reject and no_such_call for
  * hangup; -EEXIST exists; -EBUSY invalid_state; -ENXIO no_such_queue;
- * -EINVAL bad_id; anything else internal.
+ * -EINVAL bad_id; -ENOSPC queue_full; anything else internal.
  */
 WireError wire_error_from_errno(WireCommand cmd, int r);
 
@@ -108,7 +125,8 @@ WireError wire_error_from_errno(WireCommand cmd, int r);
  * ringing", "Call 1 already exists", "No such queue sales", "Request is not
  * valid JSON". id names what the error is about: the call or operator id of
  * the request, but the queue name for no_such_queue. It may be NULL or ""
- * where there is none, and is echoed only when it is a valid id. Returns the
+ * where there is none. A valid id is echoed as it is; any other string is
+ * echoed quoted, escaped and cut (escape_cut()), never raw. Returns the
  * length or -ENOBUFS; WIRE_MESSAGE_MAX always suffices.
  */
 #define WIRE_MESSAGE_MAX 192

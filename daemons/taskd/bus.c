@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "daemons/taskd/bus.h"
 #include "dbus/names.h"
+#include "escape.h"
 #include "log.h"
 #include "manager.h"
 #include "tasktree.h"
@@ -213,6 +214,7 @@ static int method_create_task(sd_bus_message *call, void *userdata, sd_bus_error
         TasksBus *b = userdata;
         Manager *m = b->manager;
         const char *title, *link;
+        char e[ESCAPE_ID_SIZE];
         uint64_t parent;
         Task *t;
         int r;
@@ -229,9 +231,11 @@ static int method_create_task(sd_bus_message *call, void *userdata, sd_bus_error
                                     "A title must be 1-%d bytes of valid UTF-8 (this one has %zu bytes)",
                                     TASK_TITLE_MAX, strlen(title));
         if (task_call_check(link) < 0)
+                /* The caller's string is shown escaped and cut, never
+                 * raw (control bytes, megabytes). */
                 return reply_errorf(m, call, CC_ERROR_INVALID_ARGUMENT,
-                                    "A call id must be at most %d bytes of valid UTF-8 (this one has %zu bytes)",
-                                    TASK_CALL_MAX, strlen(link));
+                                    "Invalid call id \"%s\": at most %d bytes of valid UTF-8 (this one has %zu bytes)",
+                                    escape_cut(e, sizeof e, link), TASK_CALL_MAX, strlen(link));
 
         r = manager_create_task(m, parent, title, link, &t);
         if (r == -ENOENT)

@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "db.h"
 #include "envelope.h"
+#include "escape.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
@@ -344,23 +345,27 @@ static int defer_missed(Manager *m, const char *call) {
 
 int manager_followup_missed_call(Manager *m, const char *call) {
         _cleanup_(freep) char *title = NULL;
+        char e[ESCAPE_ID_SIZE];
         Task *t;
         int r;
 
         if (!call || !*call || task_call_check(call) < 0)
                 return -EINVAL;
+        /* The id came from an event any publisher may send: valid UTF-8,
+         * but possibly with control bytes. Logged escaped. */
+        escape_cut(e, sizeof e, call);
 
         if (m->state == MANAGER_LOADING) {
                 r = defer_missed(m, call);
                 if (r < 0)
                         return log_warning_errno(r, "Missed call %s arrived while tasks load and cannot be kept, ignoring: %m",
-                                                 call);
+                                                 e);
                 return 0;
         }
         if (m->state != MANAGER_READY)
                 return 0;
         if (task_tree_has_followup(m->tree, call)) {
-                log_debug("Call %s already has its follow-up task", call);
+                log_debug("Call %s already has its follow-up task", e);
                 return 0;
         }
 
@@ -369,7 +374,7 @@ int manager_followup_missed_call(Manager *m, const char *call) {
                 return log_oom();
         r = task_tree_create(m->tree, 0, title, call, &t);
         if (r < 0)
-                return log_warning_errno(r, "Cannot create the follow-up task for call %s, ignoring: %m", call);
+                return log_warning_errno(r, "Cannot create the follow-up task for call %s, ignoring: %m", e);
         r = task_tree_add_followup(m->tree, call, t->id);
         if (r < 0) {
                 on_change_failed(m, r);
@@ -379,7 +384,7 @@ int manager_followup_missed_call(Manager *m, const char *call) {
         if (r < 0)
                 return r;
         log_struct(LOG_NOTICE, 0, LOG_FIELDS("MESSAGE_ID=4d1f3ad0c2b34e6f9a0b7c8d2e5f6a71"),
-                   "Created follow-up task %" PRIu64 " for missed call %s", t->id, call);
+                   "Created follow-up task %" PRIu64 " for missed call %s", t->id, e);
         return 1;
 }
 

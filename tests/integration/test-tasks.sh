@@ -187,6 +187,12 @@ check "500-byte title is fine" -- is "$(create "${long:1}" 0)" 7
 check "the title limit counts bytes: InvalidArgument" -- expect_error InvalidArgument CreateTask sts "${long:2}é" 0 ""
 longcall=$(printf 'c%.0s' $(seq 501))
 check "501-byte call id: InvalidArgument" -- expect_error InvalidArgument CreateTask sts "t" 0 "$longcall"
+# A long call id with control bytes is echoed escaped and cut, not raw.
+badcall=$(python3 -c 'import sys; sys.stdout.write("c\x1b[31m" * 16000)')
+out=$(busctl --user call org.callcenter.Tasks1 /org/callcenter/Tasks1 org.callcenter.Tasks1 CreateTask sts t 0 "$badcall" 2>&1)
+check "a 96000-byte call id with ESC: a short message (${#out} bytes)" -- test "${#out}" -lt 300
+check "... without control bytes, the id's start escaped" -- \
+        bash -c '! LC_ALL=C grep -q "[[:cntrl:]]" <<<"$1" && grep -qF "c\x1b[31mc" <<<"$1"' _ "$out"
 # D-Bus itself refuses strings that are not UTF-8: the call never leaves busctl.
 check "invalid UTF-8 never reaches taskd (the D-Bus library refuses it)" -- \
         bash -c '! busctl --user call org.callcenter.Tasks1 /org/callcenter/Tasks1 org.callcenter.Tasks1 CreateTask sts "$(printf "bad\xff")" 0 "" 2>/dev/null'

@@ -71,6 +71,12 @@ unit_has "$top_builddir/systemd/callcenter-routerd.service" BusName=org.callcent
 ok $? "BusName= of routerd and taskd"
 grep -qE '^StateDirectory=callcenter-eventd$' "$top_builddir/systemd/callcenter-eventd.service"
 ok $? "eventd has StateDirectory= (\$STATE_DIRECTORY, its archive spill file)"
+# routerd's descriptors: [router] max_connections (its default, from the
+# daemon) plus the daemon's own, or clients are turned away at 1024.
+maxconn=$("$top_builddir/daemons/routerd/callcenter-routerd" --dump-config 2>/dev/null | sed -n 's/^#max_connections=//p')
+nofile=$(sed -n 's/^LimitNOFILE=\([0-9]*\)$/\1/p' "$top_builddir/systemd/callcenter-routerd.service")
+ok "$([ -n "$maxconn" ] && [ -n "$nofile" ] && [ "$nofile" -ge $((maxconn + 64)) ]; echo $?)" \
+        "callcenter-routerd.service: LimitNOFILE=${nofile:-none} covers max_connections=${maxconn:-?} + 64"
 unit_has "$top_srcdir/systemd/callcenter-routerd.socket" ListenStream=127.0.0.1:5678 &&
         unit_has "$top_srcdir/systemd/callcenter-eventd.socket" ListenStream=127.0.0.1:5556
 ok $? "socket units listen on 127.0.0.1:5678 (router) and 127.0.0.1:5556 (events)"

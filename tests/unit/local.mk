@@ -1,6 +1,7 @@
 # unit tests: one TAP program per module, linked against libshared.
 unit_tests = \
 	tests/unit/test-time-util \
+	tests/unit/test-escape \
 	tests/unit/test-hashtable \
 	tests/unit/test-json-util \
 	tests/unit/test-envelope \
@@ -15,6 +16,10 @@ EXTRA_DIST += tests/tap.h
 tests_unit_test_time_util_SOURCES = tests/unit/test-time-util.c
 tests_unit_test_time_util_LDADD = $(SHARED_LIBS)
 tests_unit_test_time_util_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+
+tests_unit_test_escape_SOURCES = tests/unit/test-escape.c
+tests_unit_test_escape_LDADD = $(SHARED_LIBS)
+tests_unit_test_escape_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 
 tests_unit_test_hashtable_SOURCES = tests/unit/test-hashtable.c
 tests_unit_test_hashtable_LDADD = $(SHARED_LIBS)

@@ -46,6 +46,7 @@ static const char *errno_name(int r) {
         case EINVAL: return "!EINVAL";
         case ENXIO: return "!ENXIO";
         case ENOMEM: return "!ENOMEM";
+        case ENOSPC: return "!ENOSPC";
         default: return "!E?";
         }
 }
@@ -106,12 +107,13 @@ static void render_ops(AcdState *a, char *buf, size_t size) {
         free(l);
 }
 
-static void render_calls(AcdState *a, usec_t now, char *buf, size_t size) {
+/* The calls of acd_list_calls(), or of one page when limit != SIZE_MAX. */
+static void render_calls(AcdState *a, usec_t now, size_t offset, size_t limit, char *buf, size_t size) {
         AcdCallInfo *l = NULL;
         size_t n = 0;
 
         buf[0] = 0;
-        if (acd_list_calls(a, now, &l, &n) < 0) {
+        if ((limit == SIZE_MAX ? acd_list_calls(a, now, &l, &n) : acd_list_calls_page(a, now, offset, limit, &l, &n)) < 0) {
                 snprintf(buf, size, "!ENOMEM");
                 return;
         }
@@ -220,6 +222,8 @@ static void step_run(AcdState *a, usec_t t, const char *cmd, bool all_events, ch
                                 c.max_no_answer = (unsigned) atoi(v);
                         else if (strcmp(w[i], "service_level") == 0)
                                 c.service_level = S(atof(v));
+                        else if (strcmp(w[i], "max_queued") == 0)
+                                c.max_queued = (size_t) atoi(v);
                 }
                 r = acd_set_config(a, &c);
         } else if (strcmp(w[0], "opq") == 0) {
@@ -258,7 +262,13 @@ static void step_run(AcdState *a, usec_t t, const char *cmd, bool all_events, ch
                 render_ops(a, buf, size);
                 return;
         } else if (strcmp(w[0], "calls") == 0) {
-                render_calls(a, t, buf, size);
+                render_calls(a, t, 0, SIZE_MAX, buf, size);
+                return;
+        } else if (strcmp(w[0], "page") == 0) {
+                /* page OFFSET LIMIT */
+                render_calls(a, t, (size_t) atoi(w[1]), (size_t) atoi(w[2]), buf, size);
+                if (!buf[0])
+                        snprintf(buf, size, "(none)");
                 return;
         } else if (strcmp(w[0], "stats") == 0) {
                 render_stats(a, n > 1 ? w[1] : NULL, t, buf, size);
@@ -1086,6 +1096,43 @@ static void test_status(void) {
         RUN("status", &c, steps);
 }
 
+/* [router] max_queued: a new call that would wait is refused once the
+ * queues hold that many; one that rings at once never is. */
+static void test_max_queued(void) {
+        AcdConfig c = config();
+        static const Step steps[] = {
+                { S(0), "set max_queued=2", "" },
+                { S(0), "addq vip longest-idle", "" },
+                { S(0), "add A", "" },
+                { S(0), "add V vip", "" },
+                { S(1), "call 1", "Call 1 received|Call 1 ringing for operator A" },
+                { S(2), "call 2", "Call 2 received|Call 2 waiting in queue" },
+                { S(3), "call 3", "Call 3 received|Call 3 waiting in queue" },
+                { S(4), "call 4", "!ENOSPC" },
+                { S(4), "calls", "2=queued/2 3=queued/1 1=ringing@A/3" },
+                /* Its queue has an eligible operator: it rings, full or not. */
+                { S(5), "call 5 vip", "Call 5 received|Call 5 ringing for operator V" },
+                { S(6), "call 6 vip", "!ENOSPC" },
+                /* A call that leaves the queue makes room for one. */
+                { S(7), "hangup 2", "Call 2 missed" },
+                { S(8), "call 4", "Call 4 received|Call 4 waiting in queue" },
+                { S(9), "call 7", "!ENOSPC" },
+                /* A reload that raises the cap lets more in (0: none). */
+                { S(10), "set max_queued=0", "" },
+                { S(10), "call 7", "Call 7 received|Call 7 waiting in queue" },
+                { S(10), "call 8", "Call 8 received|Call 8 waiting in queue" },
+                /* Pages of the list: queued first, then ringing. */
+                { S(10), "page 0 2", "3=queued/7 4=queued/2" },
+                { S(10), "page 2 2", "7=queued/0 8=queued/0" },
+                { S(10), "page 3 100", "8=queued/0 1=ringing@A/9 5=ringing@V/5" },
+                { S(10), "page 6 1", "(none)" },
+                { S(10), "page 1000 1", "(none)" },
+                { S(10), "page 0 0", "(none)" },
+        };
+
+        RUN("max_queued", &c, steps);
+}
+
 static void test_stats(void) {
         AcdConfig c = config();
         AcdQueueStats st;
@@ -1193,7 +1240,7 @@ static void test_recovery(void) {
         acd_restore_done(a, S(100), &ev);
         render_lines(&ev, out, sizeof(out));
         is_str(out, "Call 2 ringing for operator B|Call 5 ringing for operator D", "recovery: waiting calls offered");
-        render_calls(a, S(100), out, sizeof(out));
+        render_calls(a, S(100), 0, SIZE_MAX, out, sizeof(out));
         is_str(out, "3=queued/70 4=queued/60 2=ringing@B/80 5=ringing@D/50 1=answered@A/2",
                "recovery: original arrival times and order kept");
         is_int(acd_queue_length(a), 2, "recovery: queue length");
@@ -1628,6 +1675,7 @@ int main(void) {
         test_random();
         test_queues();
         test_status();
+        test_max_queued();
         test_reload_settings();
         test_reload_membership();
         test_reload_keys_kept();

@@ -243,9 +243,52 @@ static void test_reload_diff(void) {
         routerd_config_done(&b);
 }
 
+/* [router] max_queued and idle_timeout: defaults, bounds, and both are
+ * applied by a reload. */
+static void test_limits(void) {
+        static const char *const base = "[database]\nurl=\n[events]\npublish=\n[router]\n";
+        static const struct {
+                const char *text;
+                int ret;
+                unsigned max_queued;
+                usec_t idle_timeout;
+        } cases[] = {
+                { "", 0, 10000, 3600 * USEC_PER_SEC },
+                { "max_queued=5\nidle_timeout=90s\n", 0, 5, 90 * USEC_PER_SEC },
+                { "idle_timeout=infinity\n", 0, 10000, USEC_INFINITY },
+                { "idle_timeout=1s\n", 0, 10000, USEC_PER_SEC },
+                { "max_queued=0\n", -EINVAL, 0, 0 },
+                { "max_queued=-1\n", -EINVAL, 0, 0 },
+                { "idle_timeout=0\n", -EINVAL, 0, 0 },
+                { "idle_timeout=500ms\n", -EINVAL, 0, 0 },
+        };
+        char text[512];
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                RouterdConfig c = {};
+                AcdConfig ac;
+                int r;
+
+                snprintf(text, sizeof text, "%s%s", base, cases[i].text);
+                r = load_text(&c, text);
+                is_int(r, cases[i].ret, "limits: \"%s\"", cases[i].text);
+                if (r >= 0) {
+                        is_int(c.router.max_queued, cases[i].max_queued, "  max_queued");
+                        ok(c.router.idle_timeout == cases[i].idle_timeout, "  idle_timeout %llu",
+                           (unsigned long long) c.router.idle_timeout);
+                        router_config_to_acd(&c.router, &ac);
+                        is_int(ac.max_queued, cases[i].max_queued, "  passed to the ACD");
+                }
+                routerd_config_done(&c);
+        }
+        ok(router_config_key_reloadable("max_queued"), "max_queued is reloadable");
+        ok(router_config_key_reloadable("idle_timeout"), "idle_timeout is reloadable");
+}
+
 int main(void) {
         plan_no_plan();
         test_reload_diff();
+        test_limits();
         test_queue_specs();
         test_listen();
         test_sql_quote();

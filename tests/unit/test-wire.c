@@ -49,6 +49,9 @@ static void render_parse(const char *line, size_t len, char *buf, size_t size) {
 
         if (r < 0)
                 snprintf(buf, size, "!%s%s", wire_error_to_string(e) ?: "?", r == -EBADMSG ? "" : " (bad errno)");
+        else if (req.command == WIRE_COMMAND_STATUS &&
+                 (req.offset != 0 || req.limit != WIRE_STATUS_LIMIT_DEFAULT))
+                snprintf(buf, size, "status offset=%u limit=%u", req.offset, req.limit);
         else if (req.queue[0])
                 snprintf(buf, size, "%s %s queue=%s", wire_command_to_string(req.command), req.id, req.queue);
         else if (req.id[0])
@@ -128,6 +131,22 @@ static void test_parse(void) {
                 { "{\"command\":\"answer\",\"id\":\"A\",\"queue\":\"sales\"}", 0, "answer A" },
                 { "{\"command\":\"hangup\",\"id\":\"1\",\"queue\":7}", 0, "hangup 1" },
                 { "{\"command\":\"status\",\"queue\":\"\"}", 0, "status" },
+                /* A page of status: offset and limit, integers in range;
+                 * a limit above the maximum is the maximum. */
+                { "{\"command\":\"status\",\"offset\":0,\"limit\":100}", 0, "status" },
+                { "{\"command\":\"status\",\"offset\":null,\"limit\":null}", 0, "status" },
+                { "{\"command\":\"status\",\"offset\":200,\"limit\":50}", 0, "status offset=200 limit=50" },
+                { "{\"command\":\"status\",\"limit\":0}", 0, "status offset=0 limit=0" },
+                { "{\"command\":\"status\",\"limit\":100000}", 0, "status offset=0 limit=1000" },
+                { "{\"command\":\"status\",\"offset\":1000000000}", 0, "status offset=1000000000 limit=100" },
+                { "{\"command\":\"status\",\"offset\":1000000001}", 0, "!bad_argument" },
+                { "{\"command\":\"status\",\"offset\":-1}", 0, "!bad_argument" },
+                { "{\"command\":\"status\",\"limit\":1.5}", 0, "!bad_argument" },
+                { "{\"command\":\"status\",\"limit\":\"10\"}", 0, "!bad_argument" },
+                { "{\"command\":\"status\",\"offset\":[1]}", 0, "!bad_argument" },
+                { "{\"command\":\"status\",\"offset\":99999999999999999999999}", 0, "!bad_argument" },
+                /* Other commands ignore them. */
+                { "{\"command\":\"call\",\"id\":\"1\",\"offset\":\"x\"}", 0, "call 1" },
                 /* Missing things. */
                 { "{\"command\":\"call\"}", 0, "!missing_id" },
                 { "{\"command\":\"answer\",\"id\":null}", 0, "!missing_id" },
@@ -351,12 +370,20 @@ static void test_errors(void) {
                 { WIRE_COMMAND_CALL, -EEXIST, "exists", "1", "Call 1 already exists" },
                 /* For no_such_queue the subject is the queue's name. */
                 { WIRE_COMMAND_CALL, -ENXIO, "no_such_queue", "sales", "No such queue sales" },
-                { WIRE_COMMAND_CALL, -ENXIO, "no_such_queue", "a b", "No such queue" },
+                { WIRE_COMMAND_CALL, -ENXIO, "no_such_queue", "a b", "No such queue \"a b\"" },
                 { WIRE_COMMAND_CALL, -EINVAL, "bad_id", "1", "Bad id (1-64 printable ASCII characters, no spaces)" },
                 { WIRE_COMMAND_CALL, -ENOMEM, "internal", "1", "Internal error" },
                 { WIRE_COMMAND_CALL, -ESHUTDOWN, "unavailable", "1", "Router unavailable, try again later" },
-                /* An id that is not valid is never echoed. */
-                { WIRE_COMMAND_HANGUP, -ENOENT, "no_such_call", "a\"b c", "No such call" },
+                { WIRE_COMMAND_CALL, -ENOSPC, "queue_full", "7", "Call 7 refused: the queue is full, try again later" },
+                { WIRE_COMMAND_CALL, -ENOSPC, "queue_full", NULL, "The queue is full, try again later" },
+                /* An id that is not valid is never echoed raw: quoted,
+                 * escaped and cut. */
+                { WIRE_COMMAND_HANGUP, -ENOENT, "no_such_call", "a\"b c", "No such call \"a\\\"b c\"" },
+                { WIRE_COMMAND_HANGUP, -ENOENT, "no_such_call", "\x1b[2J\r\n", "No such call \"\\x1b[2J\\r\\n\"" },
+                { WIRE_COMMAND_HANGUP, -ENOENT, "no_such_call",
+                  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789",
+                  "No such call \"0123456789012345678901234567890123456789012345678901234567890123456789012345...\"" },
+                { WIRE_COMMAND_HANGUP, -ENOENT, "no_such_call", "", "No such call" },
                 { WIRE_COMMAND_HANGUP, -ENOENT, "no_such_call", NULL, "No such call" },
         };
         char buf[WIRE_MESSAGE_MAX];
