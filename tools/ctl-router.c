@@ -1431,11 +1431,15 @@ static int operator_queues(Ctl *ctl, const CtlCommand *cmd, const char *op, int 
 
         if (ctl->output == CTL_OUTPUT_JSON) {
                 _cleanup_(json_object_putp) struct json_object *o = json_object_new_object();
-                struct json_object *a = json_object_new_array();
+                struct json_object *a;
 
-                if (!o || json_object_object_add(o, "operator", json_object_new_string(op)) < 0 ||
-                    json_object_object_add(o, "queues", a) < 0)
+                if (!o || json_object_object_add(o, "operator", json_object_new_string(op)) < 0)
                         return finish_output(-ENOMEM);
+                a = json_object_new_array();
+                if (!a || json_object_object_add(o, "queues", a) < 0) {
+                        json_object_put(a);
+                        return finish_output(-ENOMEM);
+                }
                 for (int i = 0; i < n; i++)
                         if (json_object_array_add(a, json_object_new_string(queues[i])) < 0)
                                 return finish_output(-ENOMEM);

@@ -203,10 +203,12 @@ const char record_upsert_sql[] =
         " queues = EXCLUDED.queues, queues_set = EXCLUDED.queues_set, removed = EXCLUDED.removed,"
         " updated = EXCLUDED.updated";
 
-/* json_object_object_add() takes v even when it fails: no leak either way. */
+/* Add v (owned) to o. json-c keeps v only when the add succeeds. */
 static int add(struct json_object *o, const char *key, struct json_object *v) {
-        if (!v || json_object_object_add(o, key, v) < 0)
+        if (!v || json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
                 return -ENOMEM;
+        }
         return 0;
 }
 

@@ -8,13 +8,15 @@
  * Writing never makes routing wait. The store keeps a record per live call
  * and per operator; store_apply_events() updates them from the ACD's
  * outcome records and marks them dirty. A flush, 10 ms after the first
- * change, renders the current state of every dirty record into one
- * multi-statement job (upserts by primary key: idempotent, as the database
- * link may run a job again after a lost connection) and hands it to the
- * link. At most one flush job is outstanding: while PostgreSQL is slow or
- * away, changes coalesce in the dirty set (a call that rang, was answered
- * and ended in the meantime costs one row), and the next flush goes out
- * when the previous one completed. Ended calls wait in memory until
+ * change, renders the current state of every dirty record (record.c) and
+ * hands it to the link as at most two jobs: one upsert statement of the
+ * changed queues and operators, their values as parameters, and a COPY of
+ * the changed calls merged by seq (both idempotent, as the database link
+ * may run a job again after a lost connection). At most one flush is
+ * outstanding: while PostgreSQL is slow or away, changes coalesce in the
+ * dirty set (a call that rang, was answered and ended in the meantime
+ * costs one row), and the next flush goes out when the previous one
+ * completed. Ended calls wait in memory until
  * written; past a bound derived from [database] buffer_bytes the oldest
  * ended records are dropped (logged, rate-limited). Live records are never
  * dropped.
