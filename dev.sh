@@ -342,7 +342,11 @@ daemon_up() {
         # setsid: the daemons must not get the terminal's Ctrl-C meant for
         # the shell. The generated file says everything: drop overrides a
         # previous `eval "$(./dev.sh up)"` may have left in this environment.
+        # STATE_DIRECTORY as systemd's StateDirectory=callcenter-NAME sets it
+        # (eventd's archive spill file lives there).
+        mkdir -p "$dev/state/callcenter-$name"
         env -u CALLCENTER_DATABASE_URL -u CALLCENTER_EVENTS -u CALLCENTER_EVENTS_PUBLISH \
+                STATE_DIRECTORY="$dev/state/callcenter-$name" \
                 setsid "$bin" --user --config="$dev/callcenter.conf" >>"$log" 2>&1 </dev/null &
         echo $! >"$pidfile"
         t=$((SECONDS + 20))

@@ -25,7 +25,7 @@
  *   router-load add-operators [--user] -n COUNT [--prefix P] [-p INFLIGHT]
  *       AddOperator P0..P(COUNT-1) over D-Bus.
  *
- *   router-load signals [--user] -d SECONDS
+ *   router-load signals [--user] -d SECONDS [--pace-to NAME]
  *       The bus's own ceiling for a router that keeps DESIGN.md's contract:
  *       no router, only the three broadcast signals routerd sends per wire
  *       command (CallStateChanged, OperatorStateChanged and the operator's
@@ -34,7 +34,24 @@
  *       256 signals paces the sender to the daemon (it answers once it has
  *       read everything before). Prints signals and "commands" (signals / 3)
  *       per second: no contract-keeping router can do more commands per
- *       second through this bus.
+ *       second through this bus. With --pace-to, the Ping goes to that bus
+ *       client instead (a reader of the signals, whose sd-bus answers Ping
+ *       once it has taken every signal before it): the rate at which the
+ *       bus and one client take them.
+ *
+ *   router-load subscriber [--user] [--no-subscribe]
+ *       One bus client as DESIGN.md's Router1 subscriber: a match on
+ *       routerd's paths, then Subscribe(), then it reads every signal that
+ *       arrives until SIGTERM, then Unsubscribe(). Prints
+ *       "mode=subscriber subscribed=yes" once Subscribe has been answered,
+ *       and at the end a line with the signals read (CallStateChanged,
+ *       OperatorStateChanged, PropertiesChanged) and their rate between the
+ *       first and the last (sps). When routerd refuses Subscribe
+ *       (org.freedesktop.DBus.Error.UnknownMethod: a routerd without it) it
+ *       prints "mode=subscriber subscribed=no error=NAME" and exits with 3.
+ *       With --no-subscribe it only reads ("subscribed=skipped"): the reader
+ *       of `signals --pace-to` (its unique name is on the first line, name=),
+ *       for the bus's ceiling when one client takes them.
  *
  *   router-load sink --bind ENDPOINT
  *       Stand in for the events hub: a ZeroMQ SUB socket bound where routerd's
@@ -73,11 +90,13 @@
 typedef struct Options {
         const char *connect;
         const char *prefix;
+        const char *pace_to;
         unsigned conns, inflight;
         double seconds;
         unsigned long count;
         bool answer;
         bool user;
+        bool no_subscribe;
 } Options;
 
 static uint64_t now_us(void) {
@@ -238,12 +257,32 @@ static bool reply_ringing_operator(const char *line, size_t len, char *op, size_
         return true;
 }
 
+/*
+ * A reply's "ok" member: 1 when true, 0 when false, -1 when the line has none
+ * (a notice). Any JSON spacing around the colon: routerd and the echo server
+ * write "ok":true, Python's json.dumps (the Twisted baseline) "ok": true.
+ */
+static int reply_ok(const char *line, size_t len) {
+        const char *p = memmem(line, len, "\"ok\"", 4), *e = line + len;
+
+        if (!p)
+                return -1;
+        for (p += 4; p < e && (*p == ' ' || *p == '\t'); p++)
+                ;
+        if (p == e || *p != ':')
+                return -1;
+        for (p++; p < e && (*p == ' ' || *p == '\t'); p++)
+                ;
+        return e - p >= 4 && memcmp(p, "true", 4) == 0;
+}
+
 static void handle_line(Run *run, Conn *c, const char *line, size_t len) {
         char op[80];
+        int r = reply_ok(line, len);
 
         /* Replies have "ok"; a notice (another caller's ring moved on after
          * a hangup freed an operator) is not ours to match. */
-        if (!memmem(line, len, "\"ok\":", 5)) {
+        if (r < 0) {
                 run->notices++;
                 return;
         }
@@ -255,7 +294,7 @@ static void handle_line(Run *run, Conn *c, const char *line, size_t len) {
         c->head = (c->head + 1) % c->cap;
         c->n_pending--;
 
-        bool ok = memmem(line, len, "\"ok\":true", 9) != NULL;
+        bool ok = r > 0;
         run->total++;
         if (run->measuring) {
                 run->replies++;
@@ -711,8 +750,9 @@ static int cmd_signals(const Options *o) {
                 }
                 /* Two batches in flight: the daemon reads one while the
                  * next is built. */
-                r = sd_bus_call_method_async(bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                             "org.freedesktop.DBus.Peer", "Ping", on_ping_reply, &pings, NULL);
+                r = sd_bus_call_method_async(bus, NULL, o->pace_to ? o->pace_to : "org.freedesktop.DBus",
+                                             "/org/freedesktop/DBus", "org.freedesktop.DBus.Peer", "Ping",
+                                             on_ping_reply, &pings, NULL);
                 if (r < 0) {
                         fprintf(stderr, "router-load: Ping failed: %s\n", strerror(-r));
                         return 1;
@@ -739,11 +779,11 @@ static int cmd_signals(const Options *o) {
         return 0;
 }
 
-static volatile sig_atomic_t sink_stop;
+static volatile sig_atomic_t stop_requested;
 
-static void on_sink_signal(int sig) {
+static void on_stop_signal(int sig) {
         (void) sig;
-        sink_stop = 1;
+        stop_requested = 1;
 }
 
 static int cmd_sink(const char *endpoint) {
@@ -758,9 +798,9 @@ static int cmd_sink(const char *endpoint) {
                 fprintf(stderr, "router-load: cannot bind %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
                 return 1;
         }
-        signal(SIGTERM, on_sink_signal);
-        signal(SIGINT, on_sink_signal);
-        while (!sink_stop)
+        signal(SIGTERM, on_stop_signal);
+        signal(SIGINT, on_stop_signal);
+        while (!stop_requested)
                 if (zmq_recv(sub, buf, sizeof buf, 0) >= 0)
                         n++;
         printf("mode=sink frames=%" PRIu64 "\n", n);
@@ -771,15 +811,95 @@ static int cmd_sink(const char *endpoint) {
         return 0;
 }
 
+/* subscriber: see the top of the file. */
+typedef struct SubRun {
+        uint64_t signals, call_state, operator_state, properties;
+        uint64_t first_us, last_us;
+} SubRun;
+
+static int on_router_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        SubRun *s = userdata;
+        const char *member = sd_bus_message_get_member(m);
+
+        s->last_us = now_us();
+        if (s->signals++ == 0)
+                s->first_us = s->last_us;
+        if (!member)
+                return 0;
+        if (strcmp(member, "CallStateChanged") == 0)
+                s->call_state++;
+        else if (strcmp(member, "OperatorStateChanged") == 0)
+                s->operator_state++;
+        else if (strcmp(member, "PropertiesChanged") == 0)
+                s->properties++;
+        return 0;
+}
+
+static int cmd_subscriber(const Options *o) {
+        sd_bus *bus = bus_open(o);
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        SubRun s = {};
+        uint64_t t0;
+        int r;
+
+        signal(SIGTERM, on_stop_signal);
+        signal(SIGINT, on_stop_signal);
+        /* The match first (sd_bus_add_match waits for the bus daemon's
+         * answer), so that no signal sent after Subscribe is missed. */
+        r = sd_bus_add_match(bus, NULL, "type='signal',path_namespace='" ROUTER_PATH "'", on_router_signal, &s);
+        if (r < 0) {
+                fprintf(stderr, "router-load: cannot add a match: %s\n", strerror(-r));
+                return 1;
+        }
+        r = o->no_subscribe ? 0 : sd_bus_call_method(bus, ROUTER_NAME, ROUTER_PATH, ROUTER_IFACE, "Subscribe",
+                                                     &error, NULL, NULL);
+        if (r < 0) {
+                printf("mode=subscriber subscribed=no error=%s\n", error.name ? error.name : "local");
+                fprintf(stderr, "router-load: Subscribe: %s\n", error.message ? error.message : strerror(-r));
+                sd_bus_error_free(&error);
+                sd_bus_flush_close_unref(bus);
+                return 3;
+        }
+        const char *name = NULL;
+        (void) sd_bus_get_unique_name(bus, &name);
+        printf("mode=subscriber subscribed=%s name=%s\n", o->no_subscribe ? "skipped" : "yes", name ? name : "?");
+        fflush(stdout);
+        t0 = now_us();
+        while (!stop_requested) {
+                r = sd_bus_process(bus, NULL);
+                if (r < 0) {
+                        fprintf(stderr, "router-load: bus: %s\n", strerror(-r));
+                        return 1;
+                }
+                if (r == 0)
+                        (void) sd_bus_wait(bus, 200000);
+        }
+        /* Unsubscribe before leaving, so that once this process is gone
+         * routerd has stopped sending: the next run has no subscriber. */
+        r = o->no_subscribe ? 0 : sd_bus_call_method(bus, ROUTER_NAME, ROUTER_PATH, ROUTER_IFACE, "Unsubscribe",
+                                                     &error, NULL, NULL);
+        if (r < 0)
+                fprintf(stderr, "router-load: Unsubscribe: %s\n", error.message ? error.message : strerror(-r));
+        sd_bus_error_free(&error);
+        double span = (double) (s.last_us - s.first_us) / 1e6;
+        printf("mode=subscriber seconds=%.2f signals=%" PRIu64 " call_state=%" PRIu64 " operator_state=%" PRIu64
+               " properties=%" PRIu64 " span_s=%.2f sps=%.0f unsubscribed=%s\n",
+               (double) (now_us() - t0) / 1e6, s.signals, s.call_state, s.operator_state, s.properties, span,
+               span > 0 ? (double) (s.signals - 1) / span : 0.0, o->no_subscribe ? "skipped" : r < 0 ? "no" : "yes");
+        sd_bus_flush_close_unref(bus);
+        return r < 0 ? 1 : 0;
+}
+
 static int usage(const char *prog, int code) {
         fprintf(code ? stderr : stdout,
                 "Usage: %s wire --connect HOST:PORT [-c CONNS] [-p INFLIGHT] [-d SECONDS] [--prefix P]\n"
                 "       %s fill --connect HOST:PORT -n COUNT [--answer] [--prefix P]\n"
                 "       %s dbus [--user] [-p INFLIGHT] [-d SECONDS] [--prefix P]\n"
                 "       %s add-operators [--user] -n COUNT [-p INFLIGHT] [--prefix P]\n"
-                "       %s signals [--user] [-d SECONDS]\n"
-                "       %s sink --bind ENDPOINT\n",
-                prog, prog, prog, prog, prog, prog);
+                "       %s signals [--user] [-d SECONDS] [--pace-to NAME]\n"
+                "       %s sink --bind ENDPOINT\n"
+                "       %s subscriber [--user] [--no-subscribe]\n",
+                prog, prog, prog, prog, prog, prog, prog);
         return code;
 }
 
@@ -794,6 +914,8 @@ int main(int argc, char **argv) {
                 { "answer", no_argument, NULL, 'a' },
                 { "user", no_argument, NULL, 'u' },
                 { "bind", required_argument, NULL, 'B' },
+                { "no-subscribe", no_argument, NULL, 'S' },
+                { "pace-to", required_argument, NULL, 'T' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -818,6 +940,8 @@ int main(int argc, char **argv) {
                 case 'a': o.answer = true; break;
                 case 'u': o.user = true; break;
                 case 'B': bind_to = optarg; break;
+                case 'S': o.no_subscribe = true; break;
+                case 'T': o.pace_to = optarg; break;
                 case 'h': return usage(argv[0], 0);
                 default: return usage(argv[0], 2);
                 }
@@ -833,6 +957,8 @@ int main(int argc, char **argv) {
                 return cmd_dbus(&o);
         if (strcmp(mode, "signals") == 0)
                 return cmd_signals(&o);
+        if (strcmp(mode, "subscriber") == 0)
+                return cmd_subscriber(&o);
         if (strcmp(mode, "sink") == 0)
                 return bind_to ? cmd_sink(bind_to) : usage(argv[0], 2);
         if (strcmp(mode, "add-operators") == 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,112 +40,129 @@ void daemon_help(const DaemonInfo *info, FILE *f) {
                 "CALLCENTER_LOG_LEVEL sets the log level (debug ... emerg).\n");
 }
 
-/*
- * Match "--name", "--name=value" and "--name value" at argv[*i]. Returns
- * 1 on a match (advancing *i past a separate value), 0 when arg is another
- * option, -EINVAL when the value is missing or not wanted.
- */
-static int match_option(int argc, char **argv, int *i, const char *prog, const char *name,
-                        bool has_arg, const char **ret_value) {
-        const char *a = argv[*i] + 2;
-        size_t l = strlen(name);
+/* The common options' getopt values; a daemon's own start at ARG_EXTRA. */
+enum {
+        ARG_VERSION = 0x100,
+        ARG_CONFIG,
+        ARG_USER,
+        ARG_DUMP_CONFIG,
+        ARG_EXTRA,
+};
 
-        if (strncmp(a, name, l) != 0 || (a[l] != '\0' && a[l] != '='))
-                return 0;
+static const struct option common_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, ARG_VERSION },
+        { "config", required_argument, NULL, ARG_CONFIG },
+        { "user", no_argument, NULL, ARG_USER },
+        { "dump-config", no_argument, NULL, ARG_DUMP_CONFIG },
+};
 
-        if (!has_arg) {
-                if (a[l] == '=') {
-                        fprintf(stderr, "%s: option --%s takes no argument\n", prog, name);
-                        return -EINVAL;
+/* "--name" of the option whose getopt value is val, for messages. */
+static const char *option_name(const struct option *opts, int val, char buf[static 64]) {
+        for (const struct option *o = opts; o->name; o++)
+                if (o->val == val) {
+                        snprintf(buf, 64, "--%s", o->name);
+                        return buf;
                 }
-                *ret_value = NULL;
-                return 1;
-        }
-        if (a[l] == '=') {
-                *ret_value = a + l + 1;
-                return 1;
-        }
-        if (*i + 1 >= argc) {
-                fprintf(stderr, "%s: option --%s needs an argument\n", prog, name);
-                return -EINVAL;
-        }
-        *ret_value = argv[++*i];
-        return 1;
+        snprintf(buf, 64, "-%c", val > 0 && val < 0x80 ? val : '?');
+        return buf;
 }
 
 int daemon_parse_argv(int argc, char **argv, const DaemonInfo *info, DaemonArgs *ret) {
+        _cleanup_(freep) struct option *options = NULL;
         DaemonArgs args = {};
         const char *prog = info->name;
+        size_t n_common = ELEMENTSOF(common_options), n_extra = 0;
         bool dump = false;
-        int r;
+        char namebuf[64];
+        int c, end = 1;
+
+        /* The option table is assembled at run time: the common options,
+         * then the daemon's own, whose value is ARG_EXTRA + their index. */
+        for (const DaemonOption *o = info->options; o && o->name; o++)
+                n_extra++;
+        options = calloc(n_common + n_extra + 1, sizeof(struct option));
+        if (!options) {
+                fprintf(stderr, "%s: out of memory\n", prog);
+                return -ENOMEM;
+        }
+        memcpy(options, common_options, sizeof common_options);
+        for (size_t k = 0; k < n_extra; k++)
+                options[n_common + k] = (struct option) {
+                        .name = info->options[k].name,
+                        .has_arg = info->options[k].arg ? required_argument : no_argument,
+                        .val = ARG_EXTRA + (int) k,
+                };
 
         /*
-         * A hand-written loop rather than getopt_long(): the option set is
-         * assembled from info at run time, getopt's global state would make
-         * repeated calls (the unit tests) fragile, and we want exactly one
-         * line on stderr for every mistake.
+         * "+": stop at the first argument that is not an option (daemons
+         * take none, so it is an error below) instead of permuting, so that
+         * options are acted on strictly from left to right. ":": a missing
+         * argument is reported as ':', and opterr = 0 keeps getopt's own
+         * messages out: every mistake gets exactly one line, ours.
+         * optind = 0 is glibc's full reset, for repeated calls.
          */
-        for (int i = 1; i < argc; i++) {
-                const char *a = argv[i], *v = NULL;
-                bool matched = false;
-
-                if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:h", options, NULL)) >= 0) {
+                end = optind;
+                switch (c) {
+                case 'h':
                         daemon_help(info, stdout);
                         return 1;
-                }
-                if (strcmp(a, "--version") == 0) {
+                case ARG_VERSION:
                         printf("%s %s\n", prog, PACKAGE_VERSION);
                         return 1;
-                }
-                if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-                        fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog, a);
-                        return -EINVAL;
-                }
-
-                r = match_option(argc, argv, &i, prog, "config", true, &v);
-                if (r < 0)
-                        return r;
-                if (r > 0) {
-                        if (*v == '\0') {
+                case ARG_CONFIG:
+                        if (*optarg == '\0') {
                                 fprintf(stderr, "%s: --config needs a file name\n", prog);
                                 return -EINVAL;
                         }
-                        args.config_path = v;
-                        continue;
-                }
-                r = match_option(argc, argv, &i, prog, "user", false, &v);
-                if (r < 0)
-                        return r;
-                if (r > 0) {
+                        args.config_path = optarg;
+                        break;
+                case ARG_USER:
                         args.user = true;
-                        continue;
-                }
-                r = match_option(argc, argv, &i, prog, "dump-config", false, &v);
-                if (r < 0)
-                        return r;
-                if (r > 0) {
+                        break;
+                case ARG_DUMP_CONFIG:
                         dump = true;
-                        continue;
-                }
-
-                for (const DaemonOption *o = info->options; o && o->name; o++) {
-                        r = match_option(argc, argv, &i, prog, o->name, o->arg != NULL, &v);
-                        if (r < 0)
-                                return r;
-                        if (r == 0)
-                                continue;
-                        if (info->parse_option) {
-                                r = info->parse_option(o->id, v, info->userdata);
-                                if (r < 0)
+                        break;
+                case ':':
+                        fprintf(stderr, "%s: option %s needs an argument\n", prog,
+                                option_name(options, optopt, namebuf));
+                        return -EINVAL;
+                case '?':
+                        /* glibc sets optopt to the option's value when a
+                         * known long option got an argument it takes none
+                         * of; to the letter of an unknown short option;
+                         * to 0 for an unknown (or ambiguous) long one. */
+                        for (const struct option *o = options; o->name; o++)
+                                if (o->val == optopt && strncmp(argv[optind - 1], "--", 2) == 0) {
+                                        fprintf(stderr, "%s: option --%s takes no argument\n", prog, o->name);
                                         return -EINVAL;
-                        }
-                        matched = true;
+                                }
+                        if (optopt > 0 && optopt < 0x80)
+                                fprintf(stderr, "%s: unknown option '-%c' (see --help)\n", prog, optopt);
+                        else
+                                fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog,
+                                        argv[optind - 1]);
+                        return -EINVAL;
+                default: {
+                        const DaemonOption *o = &info->options[c - ARG_EXTRA];
+
+                        if (info->parse_option && info->parse_option(o->id, optarg, info->userdata) < 0)
+                                return -EINVAL;
                         break;
                 }
-                if (!matched) {
-                        fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, a);
-                        return -EINVAL;
                 }
+        }
+
+        /* Daemons take no positional arguments. getopt skips a "--" without
+         * returning anything for it: optind then moved past the last
+         * option seen. */
+        if (optind < argc || optind > end) {
+                fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog,
+                        optind > end ? "--" : argv[optind]);
+                return -EINVAL;
         }
 
         /* --dump-config waits until the whole line parsed, so that a typo
@@ -286,5 +304,25 @@ int daemon_bus_open(bool user, sd_bus **ret) {
                 return log_debug_errno(r, "Failed to connect to the %s bus: %m",
                                        user ? "session" : "system");
         *ret = bus;
+        return 0;
+}
+
+int daemon_add_deferred(sd_event *e, sd_event_source **ret, sd_event_handler_t cb, void *userdata,
+                        const char *description) {
+        sd_event_source *s = NULL;
+        int r;
+
+        r = sd_event_add_defer(e, &s, cb, userdata);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_priority(s, SD_EVENT_PRIORITY_NORMAL + 50);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        if (r < 0) {
+                sd_event_source_unref(s);
+                return r;
+        }
+        (void) sd_event_source_set_description(s, description);
+        *ret = s;
         return 0;
 }

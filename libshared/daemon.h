@@ -60,9 +60,12 @@ typedef struct DaemonArgs {
 } DaemonArgs;
 
 /*
- * Parse argv. Recognises --config=PATH and --config PATH, --user, -h/--help,
- * --version and --dump-config plus info->options; positional arguments and
- * unknown options are errors.
+ * Parse argv with getopt_long(). Recognises --config=PATH and --config
+ * PATH, --user, -h/--help, --version and --dump-config plus info->options
+ * (a long option may be shortened to an unambiguous prefix, as getopt_long
+ * allows); options act from left to right (--help stops at once);
+ * positional arguments, "--" and unknown options are errors. Resets
+ * getopt's global state, so it may be called again.
  * Returns 0 to go on (*ret filled), 1 when --help, --version or
  * --dump-config already printed to stdout (exit 0), or -EINVAL after one
  * line on stderr (exit 2). *ret is untouched unless 0 is returned.
@@ -115,3 +118,16 @@ int daemon_listen_fd(const char *name, int family, int type);
 /* Connect to the session bus when user, else to the system bus. Returns 0
  * and a new reference in *ret, or a negative errno (logged at debug). */
 int daemon_bus_open(bool user, sd_bus **ret);
+
+/*
+ * Work for "the end of this round": a defer source, created off, at a
+ * priority below every normal source. Enabled with SD_EVENT_ONESHOT it
+ * runs once the loop has handled what was pending (all the connections
+ * that had input, say), so that their changes share one flush, and then
+ * at once, without waiting for another event. (A post source enabled from
+ * a callback would instead wait for the next event to come: post sources
+ * are marked pending before a callback runs, not after.) Returns 0 or a
+ * negative errno.
+ */
+int daemon_add_deferred(sd_event *e, sd_event_source **ret, sd_event_handler_t cb, void *userdata,
+                        const char *description);

@@ -17,20 +17,38 @@
  * seq, time, source, host, type, data.
  */
 
-static bool is_name_char(char c, bool allow_dot) {
+static bool is_name_char(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-' || (allow_dot && c == '.');
+               c == '_' || c == '-';
 }
 
-/* source: [A-Za-z0-9_-]+; type: the same plus '.'. Such names need no JSON
- * escaping and cannot collide with the topic's own separators. */
-static bool name_is_valid(const char *s, bool allow_dot) {
-        if (!s || *s == '\0')
+bool envelope_source_is_valid(const char *s, size_t n) {
+        if (!s || n == 0)
                 return false;
-        for (; *s; s++)
-                if (!is_name_char(*s, allow_dot))
+        for (size_t i = 0; i < n; i++)
+                if (!is_name_char(s[i]))
                         return false;
         return true;
+}
+
+/* Subscribers filter on topic prefixes ("router.call."), so the number of
+ * parts is part of the contract: "probe.x" or "probe.a.b.c" would match
+ * filters meant for other events, or none. */
+bool envelope_type_is_valid(const char *s, size_t n) {
+        const char *dot;
+
+        if (!s || n == 0)
+                return false;
+        dot = memchr(s, '.', n);
+        if (!dot)
+                return false;
+        return envelope_source_is_valid(s, (size_t) (dot - s)) &&
+               envelope_source_is_valid(dot + 1, n - (size_t) (dot - s) - 1);
+}
+
+static bool names_are_valid(const char *source, const char *type) {
+        return source && type && envelope_source_is_valid(source, strlen(source)) &&
+               envelope_type_is_valid(type, strlen(type));
 }
 
 /* Worst case of json_escape(): every byte becomes "\u00XX" (6 bytes). */
@@ -96,7 +114,7 @@ int envelope_format(const Envelope *e, char **ret, size_t *ret_len) {
 
         if (!e || !ret)
                 return -EINVAL;
-        if (!name_is_valid(e->source, false) || !name_is_valid(e->type, true))
+        if (!names_are_valid(e->source, e->type))
                 return -EINVAL;
         if (e->data) {
                 /* Subscribers require an object; refuse anything else here,
@@ -180,7 +198,7 @@ int envelope_parse(const char *buf, size_t len, Envelope *ret, struct json_objec
                 return -EBADMSG;
         /* Same rules as when formatting: a source or type that we would
          * refuse to send would also break topic matching. */
-        if (!name_is_valid(source, false) || !name_is_valid(type, true))
+        if (!names_are_valid(source, type))
                 return -EBADMSG;
         if (!json_object_object_get_ex(o, "data", &data) ||
             !json_object_is_type(data, json_type_object))

@@ -6,10 +6,6 @@
 #include "json-util.h"
 #include "utf8.h"
 
-/* Nesting deeper than this is refused: input comes from the network, and
- * json-c recurses when freeing and serializing. */
-#define JSON_MAX_DEPTH 32
-
 static bool is_json_space(char c) {
         return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
@@ -86,7 +82,7 @@ int json_parse(const char *buf, size_t len, struct json_object **ret) {
 
         /* json-c counts the top level as one level of depth, hence +1:
          * 32 nested containers are fine, 33 are not. */
-        tok = json_tokener_new_ex(JSON_MAX_DEPTH + 1);
+        tok = json_tokener_new_ex(JSON_DEPTH_MAX + 1);
         if (!tok)
                 return -ENOMEM;
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);

@@ -24,10 +24,20 @@ static inline size_t json_tokener_parse_end(struct json_tokener *tok) {
 #endif
 
 /*
+ * The deepest nesting of objects and arrays any of our JSON may have, the
+ * outermost container counting as 1: input comes from the network, and
+ * json-c recurses when freeing and serializing. The one limit for every
+ * reader and checker (json_parse(), eventd's scan_envelope(), and so the
+ * archive and callcenterctl events), so that nothing one accepts is
+ * refused by another.
+ */
+#define JSON_DEPTH_MAX 32
+
+/*
  * Parse exactly one JSON value from buf[0..len) (no NUL needed; trailing
  * whitespace allowed, anything else after the value is an error).
  * Returns 0 and a new reference in *ret, or -EBADMSG on bad JSON, -E2BIG
- * when nesting is deeper than 32 levels.
+ * when nesting is deeper than JSON_DEPTH_MAX.
  */
 int json_parse(const char *buf, size_t len, struct json_object **ret);
 

@@ -11,6 +11,7 @@
 #include "cleanup.h"
 #include "db.h"
 #include "log.h"
+#include "spill.h"
 #include "time-util.h"
 
 /*
@@ -37,6 +38,16 @@
 #define ARCHIVE_PRUNE_EVERY 1000
 #define ARCHIVE_BUF_MIN (64u * 1024u)
 #define ARCHIVE_BUF_MAX (32u * 1024u * 1024u)
+/*
+ * With a spill file, a batch goes to the database link only while the link
+ * is connected, holds fewer than ARCHIVE_LINK_JOBS batches and has room for
+ * this one plus ARCHIVE_LINK_MARGIN (its SQL, the check queries of
+ * on_batch_done()); else it goes to the spill file. So the link never
+ * refuses a batch for lack of buffer, and while PostgreSQL lags or is away
+ * the backlog waits on disk rather than in memory.
+ */
+#define ARCHIVE_LINK_JOBS 4
+#define ARCHIVE_LINK_MARGIN (256u * 1024u)
 
 struct Archive {
         sd_event *event;
@@ -50,15 +61,24 @@ struct Archive {
         size_t len, alloc, rows, last_len;
         sd_event_source *timer;
 
+        /* Batches PostgreSQL cannot take yet, in order (NULL: no state
+         * directory, the link's buffer is all there is). */
+        Spill *spill;
+        uint64_t spill_inflight;        /* batches read back, not yet done */
+        uint64_t buffer_bytes;          /* [database] buffer_bytes */
+        size_t batch_bytes_max;         /* a batch fits the link's buffer a few times over */
+        RateLimit spill_limit;
+
         ArchiveStats stats;
         RateLimit drop_limit;
         uint64_t drops_unreported;
-        bool freeing;
+        bool freeing, stopping;
 };
 
 typedef struct Batch {
         Archive *archive;
         size_t rows;
+        bool from_spill;        /* still in the spill file until done */
         usec_t queued;          /* CLOCK_MONOTONIC when handed to the link */
         char name[SD_ID128_STRING_MAX + 24];
 } Batch;
@@ -104,6 +124,38 @@ static void archive_note_drop(Archive *a, uint64_t rows, const char *why) {
         }
 }
 
+void archive_report(Archive *a) {
+        /* Drops after the last warning would otherwise wait for the next
+         * drop to be told: the count in the log must add up. */
+        if (a && a->drops_unreported > 0 && ratelimit_below(&a->drop_limit)) {
+                log_warning("Archive: %" PRIu64 " more event(s) not archived (%" PRIu64 " in total).",
+                            a->drops_unreported, a->stats.dropped);
+                a->drops_unreported = 0;
+        }
+}
+
+static void archive_replay(Archive *a);
+
+/* A batch's callback is over: a spilled one leaves the file's accounts,
+ * and the link may have room for the next spilled batch. */
+static void batch_finish(Batch *b) {
+        Archive *a = b->archive;
+
+        if (b->from_spill && a->spill_inflight > 0)
+                a->spill_inflight--;
+        free(b);
+        archive_replay(a);
+}
+
+/* Cancelled (the link is being freed): a spilled batch is still in the
+ * file, replayed at the next start; any other is lost. */
+static void batch_cancelled(Batch *b) {
+        if (!b->from_spill)
+                b->archive->stats.dropped += b->rows;
+        else
+                b->archive->stats.kept += b->rows;
+}
+
 static void on_batch_checked(DbLink *l, int error, PGresult *res, void *userdata) {
         Batch *b = userdata;
         Archive *a = b->archive;
@@ -116,13 +168,13 @@ static void on_batch_checked(DbLink *l, int error, PGresult *res, void *userdata
                 log_notice("Archive batch %s had been stored before the connection broke; not stored twice.",
                            b->name);
         } else if (error == -ECANCELED || a->freeing)
-                a->stats.dropped += b->rows;
+                batch_cancelled(b);
         else {
                 a->stats.failed += b->rows;
                 log_warning("Archive batch %s (%zu events) was refused by PostgreSQL; those events are not archived.",
                             b->name, b->rows);
         }
-        free(b);
+        batch_finish(b);
 }
 
 static void on_batch_done(DbLink *l, int error, PGresult *res, void *userdata) {
@@ -135,12 +187,12 @@ static void on_batch_done(DbLink *l, int error, PGresult *res, void *userdata) {
                 a->stats.stored += b->rows;
                 log_debug("Archive batch %s: %zu rows stored, %.1f ms after queueing.", b->name, b->rows,
                           (double) (now_usec(CLOCK_MONOTONIC) - b->queued) / USEC_PER_MSEC);
-                free(b);
+                batch_finish(b);
                 return;
         }
         if (error == -ECANCELED || a->freeing) {
-                a->stats.dropped += b->rows;
-                free(b);
+                batch_cancelled(b);
+                batch_finish(b);
                 return;
         }
 
@@ -152,14 +204,156 @@ static void on_batch_done(DbLink *l, int error, PGresult *res, void *userdata) {
                 a->stats.failed += b->rows;
                 log_warning_errno(r, "Archive batch %s (%zu events) failed and cannot be checked: %m", b->name,
                                   b->rows);
+                batch_finish(b);
+        }
+}
+
+/*
+ * Hand one batch (data[0..len), taken over) to the link. Returns 0, or a
+ * negative errno when the link refused it (the rows are then counted as
+ * dropped).
+ */
+static int archive_submit(Archive *a, const char *name, size_t rows, char *data, size_t len, bool from_spill) {
+        char pre[sizeof(ARCHIVE_PRUNE_SQL) + 128];
+        Batch *b;
+        int r;
+
+        b = calloc(1, sizeof(*b));
+        if (!b) {
+                free(data);
+                archive_note_drop(a, rows, "out of memory");
+                return -ENOMEM;
+        }
+        b->archive = a;
+        b->rows = rows;
+        b->from_spill = from_spill;
+        (void) snprintf(b->name, sizeof(b->name), "%s", name);
+        (void) snprintf(pre, sizeof(pre), "%sINSERT INTO events_batches (batch) VALUES ('%s')",
+                        a->batch_no % ARCHIVE_PRUNE_EVERY == 1 ? ARCHIVE_PRUNE_SQL : "", b->name);
+
+        b->queued = now_usec(CLOCK_MONOTONIC);
+        log_debug("Archive batch %s: %zu rows, %zu bytes queued%s.", b->name, b->rows, len,
+                  from_spill ? " from the spill file" : "");
+        /* The link takes the buffer over, whatever it returns. */
+        r = db_link_copy(a->link, pre, ARCHIVE_COPY_SQL, data, len, NULL, on_batch_done, b);
+        if (r < 0) {
+                archive_note_drop(a, b->rows,
+                                  r == -ENOBUFS ? "database buffer full (PostgreSQL away too long?)"
+                                                : "cannot queue a batch");
                 free(b);
+                return r;
+        }
+        if (from_spill)
+                a->spill_inflight++;
+        return 0;
+}
+
+/* Can the link take a batch of len bytes now, without holding a backlog? */
+static bool archive_link_has_room(Archive *a, size_t len) {
+        DbLinkStats s;
+
+        if (!db_link_is_connected(a->link))
+                return false;
+        db_link_get_stats(a->link, &s);
+        if (s.queued_jobs >= ARCHIVE_LINK_JOBS)
+                return false;
+        /* An idle link takes any batch: one spilled with a bigger buffer
+         * must not wait forever (the link refuses only one bigger than
+         * its whole buffer). */
+        return a->buffer_bytes == 0 || s.queued_jobs == 0 ||
+               s.queued_bytes + len + ARCHIVE_LINK_MARGIN <= a->buffer_bytes;
+}
+
+static bool archive_spill_pending(Archive *a) {
+        SpillStats s;
+
+        spill_get_stats(a->spill, &s);
+        return s.records > 0;
+}
+
+/* Write a batch to the spill file; only a failed write (a full disk) loses
+ * it, and then it is counted. */
+static void archive_spill_batch(Archive *a, const char *name, size_t rows, const char *data, size_t len) {
+        int r;
+
+        r = spill_append(a->spill, name, rows, data, len);
+        if (r < 0) {
+                archive_note_drop(a, rows,
+                                  r == -ENOSPC || r == -EDQUOT ? "disk full, cannot spill" : "cannot write the spill file");
+                log_debug_errno(r, "Writing %s failed: %m", spill_get_path(a->spill));
+                return;
+        }
+        a->stats.spilled += rows;
+        if (ratelimit_below(&a->spill_limit)) {
+                SpillStats s;
+
+                spill_get_stats(a->spill, &s);
+                log_notice("Archive: PostgreSQL %s, %" PRIu64 " event(s) wait in %s (%" PRIu64 " bytes).",
+                           db_link_is_connected(a->link) ? "lags" : "is away", s.rows, spill_get_path(a->spill),
+                           s.bytes);
+        }
+}
+
+/*
+ * Move spilled batches to the link, oldest first, while it has room; when
+ * every one of them is stored, empty the file. Runs after every batch and
+ * on reconnection.
+ */
+static void archive_replay(Archive *a) {
+        int r;
+
+        if (!a->spill || a->freeing)
+                return;
+        /* Stopping: what is on disk waits for the next start; only the
+         * file's reset below, once the batches in the link are done. */
+        while (!a->stopping && archive_spill_pending(a)) {
+                _cleanup_(freep) char *name = NULL;
+                char *data = NULL;
+                uint64_t rows;
+                size_t len;
+                SpillStats before;
+
+                len = spill_peek(a->spill);
+                if (len > 0 && !archive_link_has_room(a, len))
+                        return;
+                spill_get_stats(a->spill, &before);
+                r = spill_next(a->spill, &name, &rows, &data, &len);
+                if (r < 0) {
+                        archive_note_drop(a, before.rows, "unreadable spill file");
+                        log_warning_errno(r, "Cannot read %s, skipping %" PRIu64 " event(s) in it: %m",
+                                          spill_get_path(a->spill), before.rows);
+                        break;
+                }
+                if (r == 0)
+                        break;
+                /* The name goes into SQL: only what archive_flush() makes. */
+                if (strspn(name, "0123456789abcdef:") != strlen(name) || strlen(name) >= SD_ID128_STRING_MAX + 24) {
+                        free(data);
+                        archive_note_drop(a, rows, "corrupt record in the spill file");
+                        continue;
+                }
+                (void) archive_submit(a, name, (size_t) rows, data, len, true);
+        }
+        if (a->spill_inflight == 0 && !archive_spill_pending(a)) {
+                SpillStats s;
+
+                spill_get_stats(a->spill, &s);
+                if (s.bytes > 0) {
+                        r = spill_reset(a->spill);
+                        if (r < 0)
+                                log_warning_errno(r, "Cannot empty %s: %m", spill_get_path(a->spill));
+                        else
+                                log_notice("Archive caught up: every spilled event is in PostgreSQL (%" PRIu64
+                                           " spilled in all).",
+                                           a->stats.spilled);
+                }
         }
 }
 
 void archive_flush(Archive *a) {
-        char pre[sizeof(ARCHIVE_PRUNE_SQL) + 128];
-        Batch *b;
-        int r;
+        char name[SD_ID128_STRING_MAX + 24];
+        size_t len, rows;
+        char *data;
 
         if (!a || a->rows == 0)
                 return;
@@ -170,32 +364,24 @@ void archive_flush(Archive *a) {
         (void) put_be16(a->buf + a->len, UINT16_MAX);
         a->len += 2;
 
-        b = calloc(1, sizeof(*b));
-        if (!b) {
-                archive_note_drop(a, a->rows, "out of memory");
-                a->len = a->rows = 0;
-                return;
-        }
-        b->archive = a;
-        b->rows = a->rows;
         a->batch_no++;
-        (void) snprintf(b->name, sizeof(b->name), "%s:%" PRIu64, a->run, a->batch_no);
-        (void) snprintf(pre, sizeof(pre), "%sINSERT INTO events_batches (batch) VALUES ('%s')",
-                        a->batch_no % ARCHIVE_PRUNE_EVERY == 1 ? ARCHIVE_PRUNE_SQL : "", b->name);
-
+        (void) snprintf(name, sizeof(name), "%s:%" PRIu64, a->run, a->batch_no);
         a->last_len = a->len;
-        b->queued = now_usec(CLOCK_MONOTONIC);
-        log_debug("Archive batch %s: %zu rows, %zu bytes queued.", b->name, b->rows, a->len);
-        /* The link takes the buffer over, whatever it returns. */
-        r = db_link_copy(a->link, pre, ARCHIVE_COPY_SQL, TAKE_PTR(a->buf), a->len, NULL, on_batch_done, b);
+        data = TAKE_PTR(a->buf);
+        len = a->len;
+        rows = a->rows;
         a->len = a->alloc = 0;
         a->rows = 0;
-        if (r < 0) {
-                archive_note_drop(a, b->rows,
-                                  r == -ENOBUFS ? "database buffer full (PostgreSQL away too long?)"
-                                                : "cannot queue a batch");
-                free(b);
+
+        /* Order: once anything waits in the spill file, later batches
+         * queue behind it. */
+        if (a->spill && (archive_spill_pending(a) || !archive_link_has_room(a, len))) {
+                archive_spill_batch(a, name, rows, data, len);
+                free(data);
+                archive_replay(a);
+                return;
         }
+        (void) archive_submit(a, name, rows, data, len, false);
 }
 
 /* More than one batch waiting in the link: let this one grow instead of
@@ -223,6 +409,8 @@ static void on_link_state(DbLink *l, bool connected, void *userdata) {
         Archive *a = userdata;
 
         a->stats.connected = connected;
+        if (connected)
+                archive_replay(a);
 }
 
 
@@ -294,12 +482,12 @@ void archive_add(Archive *a, const char *topic, size_t topic_len, const ScanEnve
                 (void) sd_event_source_set_time_relative(a->timer, ARCHIVE_BATCH_DELAY);
                 (void) sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
         }
-        if (a->rows >= ARCHIVE_BATCH_ROWS_MAX || a->len >= ARCHIVE_BUF_MAX ||
+        if (a->rows >= ARCHIVE_BATCH_ROWS_MAX || a->len >= a->batch_bytes_max ||
             (a->rows >= ARCHIVE_BATCH_ROWS && !archive_link_busy(a)))
                 archive_flush(a);
 }
 
-int archive_new(Archive **ret, sd_event *e, const DatabaseConfig *config) {
+int archive_new(Archive **ret, sd_event *e, const DatabaseConfig *config, const char *state_dir) {
         Archive *a;
         sd_id128_t id;
         int r;
@@ -312,6 +500,13 @@ int archive_new(Archive **ret, sd_event *e, const DatabaseConfig *config) {
                 return -ENOMEM;
         a->event = sd_event_ref(e);
         a->drop_limit = (RateLimit) { .interval_usec = 10 * USEC_PER_SEC, .burst = 1 };
+        a->spill_limit = (RateLimit) { .interval_usec = 10 * USEC_PER_SEC, .burst = 1 };
+        a->buffer_bytes = config->buffer_bytes;
+        /* The link refuses a job bigger than its whole buffer, and a batch
+         * waits for room in it: keep batches to a quarter of it. */
+        a->batch_bytes_max = ARCHIVE_BUF_MAX;
+        if (a->buffer_bytes > 0 && a->buffer_bytes / 4 < a->batch_bytes_max)
+                a->batch_bytes_max = (size_t) (a->buffer_bytes / 4);
 
         r = sd_id128_randomize(&id);
         if (r < 0)
@@ -330,6 +525,23 @@ int archive_new(Archive **ret, sd_event *e, const DatabaseConfig *config) {
         if (r < 0)
                 goto fail;
         db_link_set_state_handler(a->link, on_link_state, a);
+
+        if (state_dir) {
+                SpillStats s;
+
+                r = spill_open(&a->spill, state_dir);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot open the spill file in %s: %m", state_dir);
+                        goto fail;
+                }
+                spill_get_stats(a->spill, &s);
+                if (s.rows > 0) {
+                        /* Counted as added, so that lag and totals add up. */
+                        a->stats.added += s.rows;
+                        log_notice("Archive: %" PRIu64 " event(s) from an earlier run wait in %s; replaying them first.",
+                                   s.rows, spill_get_path(a->spill));
+                }
+        }
 
         *ret = a;
         return 0;
@@ -352,6 +564,17 @@ Archive *archive_free(Archive *a) {
         if (a->stats.dropped > before)
                 log_warning("Archive: %" PRIu64 " event(s) not written to PostgreSQL at exit.",
                             a->stats.dropped - before);
+        if (a->spill) {
+                SpillStats s;
+
+                spill_get_stats(a->spill, &s);
+                if (s.rows + a->stats.kept > 0)
+                        log_notice("Archive: %" PRIu64 " event(s) stay in %s for the next start.", s.rows + a->stats.kept,
+                                   spill_get_path(a->spill));
+        }
+        if (a->stats.dropped > 0)
+                log_warning("Archive: %" PRIu64 " event(s) were not archived in this run.", a->stats.dropped);
+        a->spill = spill_free(a->spill);
         sd_event_source_disable_unref(a->timer);
         sd_event_unref(a->event);
         free(a->buf);
@@ -363,6 +586,9 @@ int archive_drain(Archive *a, usec_t timeout) {
         if (!a)
                 return 0;
         archive_flush(a);
+        /* What is still in the spill file stays there for the next start;
+         * only the batches already in the link are waited for. */
+        a->stopping = true;
         return db_link_drain(a->link, timeout);
 }
 
@@ -371,4 +597,11 @@ void archive_get_stats(const Archive *a, ArchiveStats *ret) {
                 return;
         *ret = a->stats;
         ret->pending = a->stats.added - a->stats.stored - a->stats.failed - a->stats.dropped;
+        if (a->spill) {
+                SpillStats s;
+
+                spill_get_stats(a->spill, &s);
+                ret->spill_rows = s.rows;
+                ret->spill_bytes = s.bytes;
+        }
 }

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "manager.h"
 #include "scan.h"
+#include "subs.h"
 #include "zmq-io.h"
 
 /* Messages forwarded per loop iteration; then the archive and the database
@@ -119,21 +120,119 @@ static int on_xsub(ZmqIo *io, void *socket, uint32_t revents, void *userdata) {
         return 0;
 }
 
-/* Subscribers' (un)subscriptions. XSUB already takes everything, so they
- * need not go upstream (and an unsubscription must not: the archive wants
- * every event). Read and dropped, else they pile up in XPUB. */
-static int on_xpub(ZmqIo *io, void *socket, uint32_t revents, void *userdata) {
-        char buf[257];
-        int n;
+/*
+ * XPUB's connection events: a connection that ends, or a new one that got
+ * a number in use before, starts with no subscriptions. The monitor sends
+ * ACCEPTED before the connection's first message reaches XPUB, and
+ * on_xpub() reads the monitor first, so an account never carries over.
+ */
+static int on_monitor(ZmqIo *io, void *socket, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
 
         for (unsigned i = 0; i < MANAGER_SLICE; i++) {
-                n = zmq_recv(socket, buf, sizeof(buf), ZMQ_DONTWAIT);
+                uint8_t ev[6];
+                char addr[256];
+                uint16_t event;
+                uint32_t value;
+                int n;
+
+                n = zmq_recv(socket, ev, sizeof(ev), ZMQ_DONTWAIT);
                 if (n < 0)
                         break;
-                if (n > 0 && log_get_max_level() >= LOG_DEBUG)
-                        log_debug("Subscriber %s \"%.*s\".", buf[0] == 1 ? "subscribed to" : "unsubscribed from",
-                                  n - 1 < (int) sizeof(buf) - 1 ? n - 1 : (int) sizeof(buf) - 1, buf + 1);
+                /* The second frame (the endpoint) is not needed. */
+                (void) zmq_recv(socket, addr, sizeof(addr), ZMQ_DONTWAIT);
+                if (n != (int) sizeof(ev))
+                        continue;
+                memcpy(&event, ev, sizeof(event));
+                memcpy(&value, ev + 2, sizeof(value));
+                if (event == ZMQ_EVENT_ACCEPTED || event == ZMQ_EVENT_DISCONNECTED)
+                        (void) subs_set_connected(m->subs, (int) value, event == ZMQ_EVENT_ACCEPTED);
         }
+        return 0;
+}
+
+/*
+ * Refuse a subscription and end its connection: libzmq keeps every
+ * subscription it hands over in manual mode until the connection ends
+ * (subs.h), so only that bounds a client that keeps sending. shutdown()
+ * (not close(): the fd is libzmq's) makes libzmq see the peer go, drop
+ * what it kept and close the fd; the monitor then tells us. Only a
+ * connection the monitor showed us, so never a reused descriptor.
+ */
+static void manager_refuse(Manager *m, int fd, size_t len, const char *why) {
+        bool ended = false;
+
+        if (fd >= 0 && subs_is_connected(m->subs, fd)) {
+                ended = shutdown(fd, SHUT_RDWR) >= 0;
+                /* What it sent before the end still comes: refused too. */
+                subs_end(m->subs, fd);
+        }
+        m->stats.subscriptions_refused++;
+        m->refused_unreported++;
+        if (!ratelimit_below(&m->refused_limit))
+                return;
+        log_struct(LOG_WARNING, 0, LOG_FIELDS("MESSAGE_ID=2f0d6f7c9a3e4b51b8c2a4d7e6f10b33"),
+                   "Refused a subscription (%zu bytes) of subscriber connection %d: %s%s; %" PRIu64
+                   " refused since the last report, %" PRIu64 " in total.",
+                   len, fd, why, ended ? ", connection closed" : "", m->refused_unreported,
+                   m->stats.subscriptions_refused);
+        m->refused_unreported = 0;
+}
+
+/*
+ * Subscribers' (un)subscriptions. XPUB is in manual mode: one applies only
+ * when we pass it back with ZMQ_(UN)SUBSCRIBE, which acts on the connection
+ * of the message read last. XSUB already takes everything, so nothing goes
+ * upstream (an unsubscription must not: the archive wants every event).
+ */
+static int on_xpub(ZmqIo *io, void *socket, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        zmq_msg_t msg;
+
+        if (m->monitor)
+                (void) on_monitor(m->monitor_io, m->monitor, ZMQ_POLLIN, m);
+
+        zmq_msg_init(&msg);
+        for (unsigned i = 0; i < MANAGER_SLICE; i++) {
+                const uint8_t *d;
+                size_t len;
+                int fd, r;
+
+                if (zmq_msg_recv(&msg, socket, ZMQ_DONTWAIT) < 0)
+                        break;
+                d = zmq_msg_data(&msg);
+                len = zmq_msg_size(&msg);
+                /* Anything but a (un)subscription is not for us. */
+                if (len == 0 || d[0] > 1 || zmq_msg_more(&msg))
+                        continue;
+                fd = zmq_msg_get(&msg, ZMQ_SRCFD);
+                if (fd < -1)
+                        fd = -1;
+
+                if (d[0] == 1) {
+                        r = subs_add(m->subs, fd, d + 1, len - 1);
+                        if (r == SUBS_ADDED &&
+                            zmq_setsockopt(socket, ZMQ_SUBSCRIBE, d + 1, len - 1) < 0)
+                                log_debug("Cannot apply a subscription: %s", zmq_strerror(zmq_errno()));
+                        else if (r == SUBS_TOO_LONG)
+                                manager_refuse(m, fd, len - 1, "longer than any topic");
+                        else if (r == SUBS_TOO_MANY)
+                                manager_refuse(m, fd, len - 1, "too many subscriptions on one connection");
+                        else if (r == SUBS_ENDED)
+                                manager_refuse(m, fd, len - 1, "connection being closed");
+                        else if (r < 0 && r != _SUBS_RESULT_INVALID)
+                                manager_refuse(m, fd, len - 1, "out of memory");
+                } else {
+                        r = subs_remove(m->subs, fd, d + 1, len - 1);
+                        if (r == SUBS_REMOVED && zmq_setsockopt(socket, ZMQ_UNSUBSCRIBE, d + 1, len - 1) < 0)
+                                log_debug("Cannot apply an unsubscription: %s", zmq_strerror(zmq_errno()));
+                }
+                if (log_get_max_level() >= LOG_DEBUG)
+                        log_debug("Subscriber connection %d %s \"%.*s\": %d.", fd,
+                                  d[0] == 1 ? "subscribed to" : "unsubscribed from",
+                                  len - 1 < 256 ? (int) len - 1 : 256, (const char *) d + 1, r);
+        }
+        zmq_msg_close(&msg);
         return 0;
 }
 
@@ -152,13 +251,14 @@ void manager_format_status(Manager *m, char *buf, size_t size) {
 
                 archive_get_stats(m->archive, &a);
                 (void) snprintf(buf, size,
-                                "%" PRIu64 " events/s, archive lag %" PRIu64 ", dropped %" PRIu64
-                                ", invalid %" PRIu64 "%s",
-                                rate, a.pending, a.dropped + a.failed, m->stats.invalid,
-                                a.connected ? "" : ", database unreachable");
+                                "%" PRIu64 " events/s, archive lag %" PRIu64 ", spilled %" PRIu64 ", dropped %" PRIu64
+                                ", invalid %" PRIu64 ", subscriptions refused %" PRIu64 "%s",
+                                rate, a.pending, a.spill_rows, a.dropped + a.failed, m->stats.invalid,
+                                m->stats.subscriptions_refused, a.connected ? "" : ", database unreachable");
         } else
-                (void) snprintf(buf, size, "%" PRIu64 " events/s, archive off, invalid %" PRIu64, rate,
-                                m->stats.invalid);
+                (void) snprintf(buf, size,
+                                "%" PRIu64 " events/s, archive off, invalid %" PRIu64 ", subscriptions refused %" PRIu64,
+                                rate, m->stats.invalid, m->stats.subscriptions_refused);
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -167,6 +267,7 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         manager_format_status(m, status, sizeof(status));
         daemon_notify_status("%s", status);
+        archive_report(m->archive);
         (void) sd_event_source_set_time(s, usec + USEC_PER_SEC);
         return 0;
 }
@@ -183,6 +284,12 @@ int manager_new(Manager **ret, const EventsConfig *events, const DatabaseConfig 
         m->events = *events;
         m->database = *database;
         m->invalid_limit = (RateLimit) { .interval_usec = 10 * USEC_PER_SEC, .burst = 5 };
+        m->refused_limit = (RateLimit) { .interval_usec = 10 * USEC_PER_SEC, .burst = 5 };
+        m->subs = subs_new();
+        if (!m->subs) {
+                manager_free(m);
+                return -ENOMEM;
+        }
 
         r = sd_event_new(&m->event);
         if (r < 0) {
@@ -216,8 +323,13 @@ Manager *manager_free(Manager *m) {
         m->archive = archive_free(m->archive);
         zmq_io_free(m->xsub_io);
         zmq_io_free(m->xpub_io);
+        zmq_io_free(m->monitor_io);
+        if (m->xpub && m->monitor)
+                (void) zmq_socket_monitor(m->xpub, NULL, 0);
+        zmq_close_now(m->monitor);
         zmq_close_now(m->xsub);
         zmq_close_now(m->xpub);
+        m->subs = subs_free(m->subs);
         if (m->zctx)
                 (void) zmq_ctx_term(m->zctx);
         if (m->ipc_path)
@@ -336,15 +448,18 @@ static int manager_bind(Manager *m, void *socket, const char *what, const char *
         return 0;
 }
 
-static void *manager_socket(Manager *m, int type, int hwm_option) {
+static void *manager_socket(Manager *m, int type, int hwm_option, int64_t frame_max) {
         int hwm = m->events.hwm > INT_MAX ? INT_MAX : (int) m->events.hwm, linger = 0;
         void *s;
 
         s = zmq_socket(m->zctx, type);
         if (!s)
                 return NULL;
+        /* ZMQ_MAXMSGSIZE applies to each frame: a peer announcing a
+         * longer one is disconnected before it is read. */
         if (zmq_setsockopt(s, hwm_option, &hwm, sizeof(hwm)) < 0 ||
-            zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)) < 0) {
+            zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+            zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &frame_max, sizeof(frame_max)) < 0) {
                 (void) zmq_close(s);
                 return NULL;
         }
@@ -366,10 +481,31 @@ int manager_start(Manager *m) {
         if (fd_sub < 0 && fd_sub != -ENOENT)
                 return fd_sub;
 
-        m->xsub = manager_socket(m, ZMQ_XSUB, ZMQ_RCVHWM);
-        m->xpub = manager_socket(m, ZMQ_XPUB, ZMQ_SNDHWM);
+        m->xsub = manager_socket(m, ZMQ_XSUB, ZMQ_RCVHWM, MANAGER_EVENT_FRAME_MAX);
+        m->xpub = manager_socket(m, ZMQ_XPUB, ZMQ_SNDHWM, MANAGER_SUBSCRIPTION_FRAME_MAX);
         if (!m->xsub || !m->xpub)
                 return log_error_errno(EIO, "Cannot create ZeroMQ sockets: %s", zmq_strerror(zmq_errno()));
+
+        /* Subscriptions are ours to apply (on_xpub()); the monitor, set up
+         * before the first connection can come, tells us when a
+         * connection's account ends. */
+        {
+                char endpoint[64];
+                int one = 1;
+
+                (void) snprintf(endpoint, sizeof(endpoint), "inproc://eventd-xpub-monitor-%p", (void *) m);
+                int rcvhwm = MANAGER_SUBSCRIPTION_HWM;
+
+                if (zmq_setsockopt(m->xpub, ZMQ_XPUB_MANUAL, &one, sizeof(one)) < 0 ||
+                    zmq_setsockopt(m->xpub, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm)) < 0 ||
+                    zmq_socket_monitor(m->xpub, endpoint, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) < 0)
+                        return log_error_errno(EIO, "Cannot set up the subscriber socket: %s",
+                                               zmq_strerror(zmq_errno()));
+                m->monitor = zmq_socket(m->zctx, ZMQ_PAIR);
+                if (!m->monitor || zmq_connect(m->monitor, endpoint) < 0)
+                        return log_error_errno(EIO, "Cannot watch the subscriber socket's connections: %s",
+                                               zmq_strerror(zmq_errno()));
+        }
 
         r = manager_bind(m, m->xsub, "publish", m->events.publish, fd_pub);
         if (r < 0)
@@ -391,9 +527,24 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot watch the subscriber socket: %m");
         zmq_io_set_description(m->xpub_io, "xpub");
+        r = zmq_io_new(&m->monitor_io, m->event, m->monitor, ZMQ_POLLIN, on_monitor, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch the subscriber socket's connections: %m");
+        zmq_io_set_description(m->monitor_io, "xpub-monitor");
 
         if (m->database.url && *m->database.url) {
-                r = archive_new(&m->archive, m->event, &m->database);
+                _cleanup_(freep) char *state = NULL;
+
+                /* systemd's StateDirectory= sets $STATE_DIRECTORY (several
+                 * directories are separated by ':'; the first is ours). */
+                if (getenv("STATE_DIRECTORY") && *getenv("STATE_DIRECTORY")) {
+                        state = strndup(getenv("STATE_DIRECTORY"), strcspn(getenv("STATE_DIRECTORY"), ":"));
+                        if (!state)
+                                return log_oom();
+                } else
+                        log_warning("$STATE_DIRECTORY is not set: events that PostgreSQL cannot take in time "
+                                    "are held in memory up to [database] buffer_bytes, then dropped.");
+                r = archive_new(&m->archive, m->event, &m->database, state);
                 if (r < 0)
                         return log_error_errno(r, "Cannot set up the archive: %m");
         } else

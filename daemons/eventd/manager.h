@@ -12,6 +12,14 @@
  * XSUB subscribes to everything, so publishers send every event whether or
  * not anybody listens (the archive wants them all). XPUB drops events for a
  * subscriber past its high-water mark; that subscriber sees a seq gap.
+ *
+ * Hostile peers: both sockets refuse frames beyond MANAGER_EVENT_FRAME_MAX
+ * (a publisher) or MANAGER_SUBSCRIPTION_FRAME_MAX (a subscriber) by
+ * dropping that connection before the frame is read into memory. XPUB runs
+ * in manual mode: each subscription reaches the manager, which applies it
+ * only within the per-connection bounds of subs.h (a socket monitor tells
+ * which connections come and go) and ends a connection that breaks them;
+ * refusals are counted (STATUS=) and logged, rate-limited.
  */
 
 #include <stdint.h>
@@ -20,9 +28,21 @@
 
 #include "conf.h"
 #include "log.h"
+#include "subs.h"
 
 typedef struct Archive Archive;
 typedef struct ZmqIo ZmqIo;
+
+/* An event's frames: the envelope is at most SCAN_BODY_MAX (1 MiB), the
+ * topic far less. A subscription is one byte and a prefix; anything longer
+ * than SUBS_PREFIX_MAX is refused anyway, this bound only keeps a peer from
+ * making the hub read a huge frame. */
+#define MANAGER_EVENT_FRAME_MAX (1024 * 1024)
+#define MANAGER_SUBSCRIPTION_FRAME_MAX (SUBS_PREFIX_MAX + 1)
+/* XPUB's receive high-water mark: libzmq moves all that its inbound pipe
+ * holds into its own (unbounded) store at once, so keeping the pipe short
+ * keeps a flooding subscriber from getting far ahead of our checks. */
+#define MANAGER_SUBSCRIPTION_HWM 64
 
 /* Give the archive this long to write what it holds at SIGTERM. */
 #define MANAGER_STOP_TIMEOUT (5 * USEC_PER_SEC)
@@ -31,6 +51,7 @@ typedef struct ManagerStats {
         uint64_t received;      /* messages read from XSUB */
         uint64_t forwarded;     /* valid events sent on to XPUB */
         uint64_t invalid;       /* messages that were not valid events */
+        uint64_t subscriptions_refused; /* beyond the bounds of subs.h */
 } ManagerStats;
 
 typedef struct Manager {
@@ -38,6 +59,9 @@ typedef struct Manager {
         void *zctx;
         void *xsub, *xpub;
         ZmqIo *xsub_io, *xpub_io;
+        void *monitor;          /* PAIR: XPUB's connection events */
+        ZmqIo *monitor_io;
+        Subs *subs;
         Archive *archive;       /* NULL: [database] url is empty */
 
         EventsConfig events;    /* borrowed from main's config tables */
@@ -50,6 +74,8 @@ typedef struct Manager {
 
         uint64_t invalid_unreported;
         RateLimit invalid_limit;
+        uint64_t refused_unreported;
+        RateLimit refused_limit;
         char *ipc_path;         /* our XSUB socket file, removed at exit */
         int exit_code;
         bool stopping;
@@ -80,5 +106,7 @@ int manager_start(Manager *m);
  */
 void manager_stop(Manager *m);
 
-/* One line for STATUS= and logs: "N events/s, archive lag N, dropped N". */
+/* One line for STATUS= and logs: "N events/s, archive lag N, spilled N,
+ * dropped N, invalid N[, database unreachable]": spilled counts the events
+ * waiting in the spill file, dropped those lost for good. */
 void manager_format_status(Manager *m, char *buf, size_t size);

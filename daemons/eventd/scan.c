@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "envelope.h"
+#include "json-util.h"
 #include "scan.h"
 
 /*
@@ -251,7 +253,7 @@ static bool scan_literal(Scanner *s, const char *word, size_t n) {
 static bool scan_value(Scanner *s, unsigned depth);
 
 static bool scan_object(Scanner *s, unsigned depth) {
-        if (depth > SCAN_DEPTH_MAX)
+        if (depth > JSON_DEPTH_MAX)
                 return fail(s, "nested too deeply");
         s->p++;
         skip_ws(s);
@@ -286,7 +288,7 @@ static bool scan_object(Scanner *s, unsigned depth) {
 }
 
 static bool scan_array(Scanner *s, unsigned depth) {
-        if (depth > SCAN_DEPTH_MAX)
+        if (depth > JSON_DEPTH_MAX)
                 return fail(s, "nested too deeply");
         s->p++;
         skip_ws(s);
@@ -331,20 +333,6 @@ static bool scan_value(Scanner *s, unsigned depth) {
         default:
                 return scan_number(s, NULL, NULL, NULL);
         }
-}
-
-static bool is_name_char(unsigned char c, bool dot) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' || c == '-' ||
-               (dot && c == '.');
-}
-
-static bool is_name(const unsigned char *p, size_t n, bool dot) {
-        if (n == 0)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!is_name_char(p[i], dot))
-                        return false;
-        return true;
 }
 
 /* n digits at p as a number; false if any is not a digit. */
@@ -516,7 +504,8 @@ static bool scan_top(Scanner *s, ScanEnvelope *e) {
                                 return fail(s, field == FIELD_SOURCE ? "source is not a string" : "type is not a string");
                         if (!scan_string(s, &v, &v_len, &escaped))
                                 return false;
-                        if (escaped || !is_name(v, v_len, field == FIELD_TYPE))
+                        if (escaped || !(field == FIELD_SOURCE ? envelope_source_is_valid((const char *) v, v_len)
+                                                               : envelope_type_is_valid((const char *) v, v_len)))
                                 return fail(s, field == FIELD_SOURCE ? "bad source" : "bad type");
                         if (field == FIELD_SOURCE) {
                                 e->source = (const char *) v;
@@ -578,6 +567,8 @@ int scan_envelope(const char *topic, size_t topic_len, const char *body, size_t 
 
         if (body_len > SCAN_BODY_MAX)
                 s.reason = "envelope too large";
+        else if (topic_len >= ENVELOPE_TOPIC_MAX)
+                s.reason = "topic too long";
         else if (scan_top(&s, &e)) {
                 /* Subscribers filter on the topic: it must say what the
                  * envelope says. */

@@ -12,17 +12,20 @@
  * times PostgreSQL would refuse, seq beyond bigint), because one bad row
  * would fail a whole COPY.
  *
- * Rules: the body is one JSON object (RFC 8259, nesting <= SCAN_DEPTH_MAX,
+ * Rules: the body is one JSON object (RFC 8259, nesting <= JSON_DEPTH_MAX of
+ * json-util.h, the limit every reader of events uses,
  * at most SCAN_BODY_MAX bytes) whose top-level keys are plain (no escapes)
  * and unique among seq, time, source, host, type, data; with
  *   seq     an unsigned integer <= INT64_MAX,
  *   time    RFC 3339 ("2026-11-22T10:00:00.123456Z", offsets allowed),
  *           between 1970 and 9999 in UTC,
- *   source  [A-Za-z0-9_-]+ and type [A-Za-z0-9_.-]+, unescaped,
+ *   source  and type as envelope_source_is_valid() / envelope_type_is_valid()
+ *           say (type "<entity>.<verb>"), unescaped,
  *   host    a string of at most SCAN_HOST_MAX bytes as written (decoded, it
  *           is never longer),
  *   data    an object;
- * other keys are allowed. The topic frame must be exactly "<source>.<type>".
+ * other keys are allowed. The topic frame must be exactly "<source>.<type>",
+ * shorter than ENVELOPE_TOPIC_MAX.
  */
 
 #include <stdbool.h>
@@ -32,7 +35,6 @@
 #include "time-util.h"
 
 #define SCAN_BODY_MAX (1024u * 1024u)
-#define SCAN_DEPTH_MAX 64
 #define SCAN_HOST_MAX 1024
 
 typedef struct ScanEnvelope {

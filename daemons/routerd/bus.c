@@ -11,6 +11,7 @@
 #include "dbus/names.h"
 #include "libshared/bus-util.h"
 #include "libshared/cleanup.h"
+#include "libshared/daemon.h"
 #include "libshared/log.h"
 
 /* The ACD runs on CLOCK_REALTIME (see manager.c): waits reported by
@@ -91,6 +92,42 @@ static int read_id(sd_bus_message *msg, Manager *m, sd_bus_error *error, const c
 
 /* --- methods ------------------------------------------------------------------ */
 
+/* The reply to a change goes out once the change is committed (DESIGN.md
+ * "TCP wire": what a client saw acknowledged survives a SIGKILL). The
+ * reply is built now, while the values it carries are at hand, and held
+ * here until the manager says the batch is written. */
+static void on_reply_committed(void *userdata, bool committed) {
+        sd_bus_message *reply = userdata;
+        int r;
+
+        if (committed) {
+                r = sd_bus_send(NULL, reply, NULL);
+                if (r < 0)
+                        log_debug_errno(r, "Could not send a held reply: %m");
+        }
+        sd_bus_message_unref(reply);
+}
+
+/* Send the return of msg, with the given string arguments (up to two),
+ * after the commit of the changes made so far. Returns 1 (the reply is
+ * sent, now or later) or a negative errno. */
+static int reply_after_commit(Manager *m, sd_bus_message *msg, const char *types, const char *a,
+                              const char *b) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        for (const char *t = types; r >= 0 && t && *t; t++)
+                r = sd_bus_message_append_basic(reply, 's', t == types ? a : b);
+        if (r < 0)
+                return r;
+        r = manager_after_commit(m, on_reply_committed, reply);
+        if (r < 0)
+                return r;
+        TAKE_PTR(reply);
+        return 1;
+}
+
 static int place_call(sd_bus_message *msg, Manager *m, const char *id, const char *queue,
                       sd_bus_error *error) {
         const char *op;
@@ -116,7 +153,7 @@ static int place_call(sd_bus_message *msg, Manager *m, const char *id, const cha
         /* The ACD returns the state; the operator is in the RINGING
          * outcome record of this very operation. */
         op = r == ACD_CALL_RINGING ? manager_events_ringing_operator(m, id) : NULL;
-        return sd_bus_reply_method_return(msg, "ss", acd_call_state_to_string(r), op ? op : "");
+        return reply_after_commit(m, msg, "ss", acd_call_state_to_string(r), op ? op : "");
 }
 
 static int method_place_call(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -156,7 +193,7 @@ static int answer_or_reject(sd_bus_message *msg, void *userdata, sd_bus_error *e
                 (void) snprintf(busy, sizeof busy, "Operator %s is not ringing", op);
                 return map_acd_error(error, r, true, op, busy);
         }
-        return sd_bus_reply_method_return(msg, "s", call ? call : "");
+        return reply_after_commit(m, msg, "s", call ? call : "", NULL);
 }
 
 static int method_answer(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -179,7 +216,7 @@ static int method_hangup(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         r = manager_hangup(m, id);
         if (r < 0)
                 return map_acd_error(error, r, false, id, "The call cannot be hung up now");
-        return sd_bus_reply_method_return(msg, "s", r == ACD_EVENT_FINISHED ? "finished" : "missed");
+        return reply_after_commit(m, msg, "s", r == ACD_EVENT_FINISHED ? "finished" : "missed", NULL);
 }
 
 static int method_add_operator(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -194,7 +231,7 @@ static int method_add_operator(sd_bus_message *msg, void *userdata, sd_bus_error
         r = manager_add_operator(m, id, NULL, ACD_STATUS_AVAILABLE);
         if (r < 0)
                 return map_acd_error(error, r, true, id, "The operator cannot be added now");
-        return sd_bus_reply_method_return(msg, NULL);
+        return reply_after_commit(m, msg, NULL, NULL, NULL);
 }
 
 static int method_remove_operator(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -212,7 +249,7 @@ static int method_remove_operator(sd_bus_message *msg, void *userdata, sd_bus_er
                 (void) snprintf(busy, sizeof busy, "Operator %s is busy with a call; hang it up first", id);
                 return map_acd_error(error, r, true, id, busy);
         }
-        return sd_bus_reply_method_return(msg, NULL);
+        return reply_after_commit(m, msg, NULL, NULL, NULL);
 }
 
 static int method_set_operator_status(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -238,7 +275,7 @@ static int method_set_operator_status(sd_bus_message *msg, void *userdata, sd_bu
         r = manager_set_status(m, id, status);
         if (r < 0)
                 return map_acd_error(error, r, true, id, "The status cannot be changed now");
-        return sd_bus_reply_method_return(msg, NULL);
+        return reply_after_commit(m, msg, NULL, NULL, NULL);
 }
 
 /*
@@ -280,7 +317,8 @@ static int method_set_operator_queues(sd_bus_message *msg, void *userdata, sd_bu
                 return bus_error_setf(error, CC_ERROR_INVALID_ARGUMENT, "Invalid queue list for operator %s", id);
         if (r < 0)
                 return map_acd_error(error, r, true, id, "The queues cannot be changed now");
-        return sd_bus_reply_method_return(msg, NULL);
+        /* "Kept in PostgreSQL": the reply waits for the commit. */
+        return reply_after_commit(m, msg, NULL, NULL, NULL);
 }
 
 /* The List* replies are built in full before sending: the ACD's snapshot
@@ -332,6 +370,82 @@ static int method_list_calls(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
+}
+
+/* --- subscriptions ------------------------------------------------------------- */
+
+/*
+ * The per-call signals (CallStateChanged, OperatorStateChanged and the
+ * PropertiesChanged of the operator objects and of QueueLength and
+ * OperatorsAvailable) go out only while some client is subscribed, as
+ * systemd's Manager does for its unit signals: dbus-daemon routes each
+ * signal to every peer, and at routing rates that costs far more than the
+ * routing (DESIGN.md: D-Bus is the control plane, ZeroMQ carries the call
+ * stream). Subscribers are tracked with sd_bus_track, so one that crashes
+ * or leaves the bus stops counting; a client counts once however often it
+ * subscribes (the track is not recursive).
+ */
+bool bus_router_has_subscribers(Manager *m) {
+        return m->subscribed && sd_bus_track_count(m->subscribed) > 0;
+}
+
+/* The last subscriber left (Unsubscribe or its connection closed): the
+ * track goes, as systemd's Manager drops its own, and with it the changes
+ * not yet sent. An empty track kept alive would be queued for its handler
+ * again on every iteration of the bus. */
+static void subscriptions_ended(Manager *m) {
+        m->subscribed = sd_bus_track_unref(m->subscribed);
+        (void) idmap_remove_value(m->bus_dirty_operators, m);
+        m->bus_counts_dirty = false;
+        log_debug("No bus client is subscribed any more: per-call signals stop.");
+}
+
+static int on_subscriber_gone(sd_bus_track *t, void *userdata) {
+        Manager *m = userdata;
+
+        if (t == m->subscribed && sd_bus_track_count(t) == 0)
+                subscriptions_ended(m);
+        return 0;
+}
+
+static int method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        bool first = !m->subscribed;
+        int r;
+
+        if (first) {
+                r = sd_bus_track_new(sd_bus_message_get_bus(msg), &m->subscribed, on_subscriber_gone, m);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_track_add_sender(m->subscribed, msg);
+        if (r < 0) {
+                if (first)
+                        m->subscribed = sd_bus_track_unref(m->subscribed);
+                return r;
+        }
+        if (first) {
+                /* The counts are compared with what was last sent: start
+                 * from the values a new subscriber reads now. */
+                m->queue_length = acd_queue_length(m->acd);
+                m->operators_available = acd_operators_available(m->acd);
+                log_debug("A bus client subscribed: per-call signals start.");
+        }
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = m->subscribed ? sd_bus_track_remove_sender(m->subscribed, msg) : 0;
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return bus_error_setf(error, CC_ERROR_INVALID_STATE, "The client is not subscribed");
+        if (sd_bus_track_count(m->subscribed) == 0)
+                subscriptions_ended(m);
+        return sd_bus_reply_method_return(msg, NULL);
 }
 
 /* --- statistics ----------------------------------------------------------------- */
@@ -537,6 +651,8 @@ static const sd_bus_vtable router_vtable[] = {
                                  method_list_calls, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("GetStats", NULL,, "a{sv}", SD_BUS_PARAM(stats),
                                  method_get_stats, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Subscribe", NULL, NULL, method_subscribe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Unsubscribe", NULL, NULL, method_unsubscribe, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("CallStateChanged", "sss",
                                  SD_BUS_PARAM(call) SD_BUS_PARAM(state) SD_BUS_PARAM(operator), 0),
         SD_BUS_SIGNAL_WITH_NAMES("OperatorStateChanged", "sss",
@@ -656,11 +772,9 @@ int bus_router_register(Manager *m) {
         r = idmap_new(&m->bus_dirty_operators);
         if (r < 0)
                 return r;
-        r = sd_event_add_post(m->event, &m->bus_post, on_bus_post, m);
+        r = daemon_add_deferred(m->event, &m->bus_post, on_bus_post, m, "bus-properties");
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_enabled(m->bus_post, SD_EVENT_OFF);
-        (void) sd_event_source_set_description(m->bus_post, "bus-properties");
         m->queue_length = acd_queue_length(m->acd);
         m->operators_available = acd_operators_available(m->acd);
         return 0;
@@ -690,7 +804,7 @@ static int emit_sss(Manager *m, const char *member, const char *a, const char *b
 void bus_router_emit_event(Manager *m, const AcdEvent *e) {
         int r;
 
-        if (!m->bus)
+        if (!m->bus || !bus_router_has_subscribers(m))
                 return;
 
         if (e->kind == ACD_EVENT_OPERATOR_STATE) {
@@ -716,7 +830,7 @@ void bus_router_emit_event(Manager *m, const AcdEvent *e) {
 }
 
 void bus_router_emit_properties(Manager *m) {
-        if (!m->bus)
+        if (!m->bus || !bus_router_has_subscribers(m))
                 return;
         m->bus_counts_dirty = true;
         (void) sd_event_source_set_enabled(m->bus_post, SD_EVENT_ONESHOT);

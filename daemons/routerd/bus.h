@@ -19,12 +19,17 @@ typedef struct Manager Manager;
 /* Register the objects on m->bus. Returns 0 or a negative errno. */
 int bus_router_register(Manager *m);
 
+/* Whether some bus client called Subscribe() and is still subscribed.
+ * The per-call signals below are sent only then. */
+bool bus_router_has_subscribers(Manager *m);
+
 /* CallStateChanged / OperatorStateChanged (and the operator object's
- * PropertiesChanged) for one outcome record. No-op without a bus. */
+ * PropertiesChanged) for one outcome record. No-op without a bus or
+ * without a subscriber. */
 void bus_router_emit_event(Manager *m, const AcdEvent *e);
 
 /* PropertiesChanged for QueueLength and OperatorsAvailable, when they
- * differ from what was last sent. */
+ * differ from what was last sent. No-op without a subscriber. */
 void bus_router_emit_properties(Manager *m);
 
 /* PropertiesChanged for Strategy and/or RingTimeoutUSec (after a reload

@@ -62,8 +62,15 @@ sbin_PROGRAMS += daemons/routerd/callcenter-routerd
 daemons_routerd_callcenter_routerd_SOURCES = daemons/routerd/main.c
 daemons_routerd_callcenter_routerd_LDADD = daemons/routerd/librouterd-core.la $(SHARED_LIBS)
 
+# A bus client that subscribes to Router1's signals and prints them.
+check_PROGRAMS += tests/integration/router-subscriber
+tests_integration_router_subscriber_SOURCES = tests/integration/router-subscriber.c
+tests_integration_router_subscriber_LDADD = $(SYSTEMD_LIBS)
+
 # Integration tests of the daemon (TAP scripts; they skip without their tools).
 routerd_integration_tests = \
+	tests/integration/test-router-subscribe.sh \
+	tests/integration/test-router-ack.sh \
 	tests/integration/test-router.sh \
 	tests/integration/test-router-restart.sh \
 	tests/integration/test-router-backlog.sh \

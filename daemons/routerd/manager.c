@@ -166,57 +166,151 @@ static void publish_event(Manager *m, const AcdEvent *e) {
                 log_debug_errno((int) r, "Could not publish %s: %m", topic);
 }
 
+static void check_bus_backlog(Manager *m);
+
+typedef struct PendingEvent {
+        AcdEvent event;
+        uint64_t ticket;             /* store batch that must commit first */
+} PendingEvent;
+
+typedef struct CommitWaiter {
+        uint64_t ticket;
+        ManagerCommitCallback cb;
+        void *userdata;
+} CommitWaiter;
+
+uint64_t manager_commit_ticket(const Manager *m) {
+        return store_ticket(m->store);
+}
+
+uint64_t manager_committed(const Manager *m) {
+        return store_committed(m->store);
+}
+
 /*
- * Publishing is batched per loop iteration. Handing an event to ZeroMQ
- * wakes its I/O thread whenever that thread has gone back to sleep, and
- * the D-Bus signal sent between two events gives it just the time to do
- * so: one wake-up (an eventfd write, a context switch and a send) per
- * event. Sent back to back at the end of the iteration, all the events of
- * the requests handled in it share one or two wake-ups. Order is kept; the
- * delay is one iteration.
+ * Events leave in order, once their changes are committed, at the end of
+ * the loop iteration (or of the commit). Handing an event to ZeroMQ wakes
+ * its I/O thread whenever that thread has gone back to sleep: one wake-up
+ * (an eventfd write, a context switch and a send) per event if they went
+ * one by one. Sent back to back, all the events of the requests handled in
+ * one iteration share one or two wake-ups. The bus subscribers' signals
+ * follow the same path, so that a signal, too, tells only of what is
+ * committed.
  */
-static void flush_events(Manager *m) {
-        for (size_t i = 0; i < m->n_pub_pending; i++)
-                publish_event(m, &m->pub_pending[i]);
-        m->n_pub_pending = 0;
+static void release_events(Manager *m) {
+        uint64_t committed = store_committed(m->store);
+        bool any = false;
+
+        while (m->pending_start < m->n_pending && m->pending[m->pending_start].ticket <= committed) {
+                const AcdEvent *e = &m->pending[m->pending_start++].event;
+
+                publish_event(m, e);
+                bus_router_emit_event(m, e);
+                any = true;
+        }
+        if (any) {
+                bus_router_emit_properties(m);
+                check_bus_backlog(m);
+        }
+        if (m->pending_start < m->n_pending)
+                return;
+        m->pending_start = m->n_pending = 0;
         /* A pipelined burst may have grown the array a lot: do not keep
          * that memory when things calm down. */
-        if (m->allocated_pub_pending > 4096) {
-                free(m->pub_pending);
-                m->pub_pending = NULL;
-                m->allocated_pub_pending = 0;
+        if (m->allocated_pending > 4096) {
+                free(m->pending);
+                m->pending = NULL;
+                m->allocated_pending = 0;
         }
 }
 
 static int on_pub_post(sd_event_source *s, void *userdata) {
-        flush_events(userdata);
+        release_events(userdata);
         return 0;
 }
 
-static void queue_event(Manager *m, const AcdEvent *e) {
-        if (!m->publisher || e->kind == ACD_EVENT_RECEIVED || !acd_event_topic(e->kind))
+static void queue_event(Manager *m, const AcdEvent *e, uint64_t ticket) {
+        /* "received" is neither a topic nor a signal. */
+        if (e->kind == ACD_EVENT_RECEIVED || (!m->publisher && !bus_router_has_subscribers(m)))
                 return;
-        /* Without the post source (it could not be created), publish at
-         * once. */
-        if (!m->pub_post) {
-                publish_event(m, e);
-                return;
-        }
-        if (m->n_pub_pending >= m->allocated_pub_pending) {
-                size_t n = m->allocated_pub_pending ? m->allocated_pub_pending * 2 : 64;
-                AcdEvent *l = realloc(m->pub_pending, n * sizeof(AcdEvent));
+        if (m->n_pending >= m->allocated_pending) {
+                size_t n = m->allocated_pending ? m->allocated_pending * 2 : 64;
+                PendingEvent *l;
 
-                if (!l) {
-                        /* Keep the order: what is queued goes first. */
-                        flush_events(m);
-                        publish_event(m, e);
-                        return;
+                /* Room at the front first: what was released is dead. */
+                if (m->pending_start > 0) {
+                        memmove(m->pending, m->pending + m->pending_start,
+                                (m->n_pending - m->pending_start) * sizeof(PendingEvent));
+                        m->n_pending -= m->pending_start;
+                        m->pending_start = 0;
                 }
-                m->pub_pending = l;
-                m->allocated_pub_pending = n;
+                if (m->n_pending >= m->allocated_pending) {
+                        l = realloc(m->pending, n * sizeof(PendingEvent));
+                        if (!l) {
+                                (void) log_oom();
+                                return;
+                        }
+                        m->pending = l;
+                        m->allocated_pending = n;
+                }
         }
-        m->pub_pending[m->n_pub_pending++] = *e;
-        (void) sd_event_source_set_enabled(m->pub_post, SD_EVENT_ONESHOT);
+        m->pending[m->n_pending++] = (PendingEvent) { .event = *e, .ticket = ticket };
+        if (m->pub_post)
+                (void) sd_event_source_set_enabled(m->pub_post, SD_EVENT_ONESHOT);
+        else
+                release_events(m);
+}
+
+int manager_after_commit(Manager *m, ManagerCommitCallback cb, void *userdata) {
+        uint64_t ticket = store_ticket(m->store);
+
+        if (ticket <= store_committed(m->store)) {
+                cb(userdata, true);
+                return 0;
+        }
+        if (m->n_waiters >= m->allocated_waiters) {
+                size_t n = m->allocated_waiters ? m->allocated_waiters * 2 : 16;
+                CommitWaiter *l;
+
+                if (m->waiters_start > 0) {
+                        memmove(m->waiters, m->waiters + m->waiters_start,
+                                (m->n_waiters - m->waiters_start) * sizeof(CommitWaiter));
+                        m->n_waiters -= m->waiters_start;
+                        m->waiters_start = 0;
+                }
+                if (m->n_waiters >= m->allocated_waiters) {
+                        l = realloc(m->waiters, n * sizeof(CommitWaiter));
+                        if (!l)
+                                return -ENOMEM;
+                        m->waiters = l;
+                        m->allocated_waiters = n;
+                }
+        }
+        m->waiters[m->n_waiters++] = (CommitWaiter) { .ticket = ticket, .cb = cb, .userdata = userdata };
+        return 0;
+}
+
+static void release_waiters(Manager *m, bool committed) {
+        uint64_t done = store_committed(m->store);
+
+        while (m->waiters_start < m->n_waiters && (!committed || m->waiters[m->waiters_start].ticket <= done)) {
+                CommitWaiter w = m->waiters[m->waiters_start++];
+
+                w.cb(w.userdata, committed);
+        }
+        if (m->waiters_start == m->n_waiters)
+                m->waiters_start = m->n_waiters = 0;
+}
+
+/* A batch was committed: what waited for it goes out, events first (a
+ * client that saw its reply may look for them). */
+static void on_store_committed(Store *s, uint64_t committed, void *userdata) {
+        Manager *m = userdata;
+
+        release_events(m);
+        release_waiters(m, true);
+        if (m->server)
+                server_release(m->server, committed);
 }
 
 /* Arm timer (CLOCK_MONOTONIC, one shot) to fire delay from now, unless it
@@ -295,19 +389,19 @@ static int on_backlog_post(sd_event_source *s, void *userdata) {
  * notices, then the timer for whatever deadline is next.
  */
 static void dispatch(Manager *m, size_t from, bool unsolicited) {
+        uint64_t ticket;
+
         if (m->events.lost > 0) {
                 log_warning("Out of memory: %zu routing outcome records were lost.", m->events.lost);
                 m->events.lost = 0;
         }
 
         store_apply_events(m->store, &m->events, from);
-        for (size_t i = from; i < m->events.n; i++) {
-                queue_event(m, &m->events.events[i]);
-                bus_router_emit_event(m, &m->events.events[i]);
-        }
+        ticket = store_ticket(m->store);
+        for (size_t i = from; i < m->events.n; i++)
+                queue_event(m, &m->events.events[i], ticket);
         if (m->server)
                 server_handle_events(m->server, &m->events, from, unsolicited);
-        bus_router_emit_properties(m);
         check_bus_backlog(m);
         arm_deadline(m);
         schedule_status(m);
@@ -1267,16 +1361,10 @@ int manager_new(Manager **ret, sd_event *e, RouterdConfig *c, bool user_bus) {
                                           "without events: %m", c->events.publish);
         } else
                 log_warning("No [events] publish endpoint: routerd publishes no events.");
-        if (m->publisher) {
-                r = sd_event_add_post(e, &m->pub_post, on_pub_post, m);
-                if (r < 0)
-                        log_debug_errno(r, "Could not batch events per loop iteration, publishing "
-                                        "each at once: %m");
-                else {
-                        (void) sd_event_source_set_enabled(m->pub_post, SD_EVENT_OFF);
-                        (void) sd_event_source_set_description(m->pub_post, "publish-events");
-                }
-        }
+        r = daemon_add_deferred(e, &m->pub_post, on_pub_post, m, "publish-events");
+        if (r < 0)
+                log_debug_errno(r, "Could not batch events per loop iteration, publishing each at once: %m");
+        store_set_commit_handler(m->store, on_store_committed, m);
 
         r = sd_event_add_post(e, &m->backlog_post, on_backlog_post, m);
         if (r < 0)
@@ -1361,7 +1449,7 @@ void manager_finish(Manager *m, usec_t timeout) {
         if (m->publisher) {
                 EventPublisherStats st;
 
-                flush_events(m);
+                release_events(m);
 
                 /* With no hub there is nobody to wait for: the publisher
                  * reports what it drops when it is freed. */
@@ -1378,17 +1466,21 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         m->server = server_free(m->server);
+        /* The track holds a reference on the bus: gone first. */
+        m->subscribed = sd_bus_track_unref(m->subscribed);
         if (m->bus) {
                 (void) sd_bus_flush(m->bus);
                 m->bus = sd_bus_flush_close_unref(m->bus);
         }
         m->store = store_free(m->store);
         m->db = db_link_free(m->db);
-        if (m->publisher)
-                flush_events(m);
+        release_events(m);
+        /* What still waits was never committed: nothing to send. */
+        release_waiters(m, false);
+        free(m->waiters);
         m->pub_post = sd_event_source_disable_unref(m->pub_post);
         m->backlog_post = sd_event_source_disable_unref(m->backlog_post);
-        free(m->pub_pending);
+        free(m->pending);
         m->publisher = event_publisher_free(m->publisher);
         if (m->zmq_context)
                 (void) zmq_ctx_term(m->zmq_context);

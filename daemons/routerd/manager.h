@@ -79,16 +79,25 @@ typedef struct Manager {
         IdMap *bus_dirty_operators;
         bool bus_counts_dirty;
 
+        /* The bus clients that called Subscribe() (bus.c): per-call
+         * signals go out only while there is one. */
+        sd_bus_track *subscribed;
+
         /* Event data objects, built once and refilled per event
          * (manager.c publish_event()): [0] an operator's state, then a
          * call's, indexed by has-operator + 2 * has-waited. */
         struct json_object *event_data[5];
 
-        /* Events waiting for the end of the loop iteration: they go to the
-         * publisher in one burst (manager.c flush_events()). */
-        AcdEvent *pub_pending;
-        size_t n_pub_pending, allocated_pub_pending;
+        /* Events (for ZeroMQ and the bus subscribers) waiting for the
+         * commit of their changes, then for the end of the loop iteration:
+         * they go out in one burst (manager.c release_events()). */
+        struct PendingEvent *pending;
+        size_t pending_start, n_pending, allocated_pending;
         sd_event_source *pub_post;
+
+        /* manager_after_commit() callbacks waiting for their batch. */
+        struct CommitWaiter *waiters;
+        size_t waiters_start, n_waiters, allocated_waiters;
 
         /* TCP input held while the bus has a backlog (manager.c
          * check_bus_backlog()), and how often that happened. */
@@ -184,6 +193,25 @@ int manager_set_operator_queues(Manager *m, const char *id, const char *const *q
  * part of the change may have been applied).
  */
 int manager_reload(Manager *m, RouterdConfig *next);
+
+/*
+ * Commit before reply (DESIGN.md "TCP wire"): a reply, and the events a
+ * change causes, go out only once the change is committed to PostgreSQL.
+ * manager_commit_ticket() is the store batch that holds every change made
+ * so far, manager_committed() the last batch committed; without a
+ * database both are 0 and nothing waits. The TCP server holds its output
+ * by these tickets and is told by server_release() when a batch commits.
+ *
+ * manager_after_commit() calls cb(userdata, true) once every change made so
+ * far is committed: at once when it is (or without a database), else from
+ * the loop. A callback still waiting when the manager is freed is called
+ * with false (nothing to send: just release userdata). Returns 0 or
+ * -ENOMEM (then nothing was registered).
+ */
+uint64_t manager_commit_ticket(const Manager *m);
+uint64_t manager_committed(const Manager *m);
+typedef void (*ManagerCommitCallback)(void *userdata, bool committed);
+int manager_after_commit(Manager *m, ManagerCommitCallback cb, void *userdata);
 
 /* The one-line summary of STATUS= and the "status" command. */
 int manager_status_line(Manager *m, char *buf, size_t size);

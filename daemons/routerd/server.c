@@ -31,7 +31,18 @@
 
 #define MESSAGE_ID_SLOW_READER "MESSAGE_ID=3c6b8a1e2f4d4e5a9b7c0d1e2f3a4b5c"
 
+/* Commit marks per connection (see conn_hold()). Uncommitted batches are
+ * few at any time (the one being written and the one gathering), so a
+ * small fixed array does; when it is full the last mark absorbs the next,
+ * which only holds bytes a little longer. */
+#define HOLD_MARKS 4
+
 typedef struct Connection Connection;
+
+typedef struct HoldMark {
+        uint64_t end;                /* sent_total + unsent when it was queued */
+        uint64_t ticket;             /* store batch that must be committed */
+} HoldMark;
 
 struct Connection {
         Server *server;
@@ -48,6 +59,14 @@ struct Connection {
         char *out;
         size_t out_start, out_len, out_alloc;  /* unsent: out[out_start..out_len) */
 
+        /* Output counted from the connection's start: written, and allowed
+         * to be written (its changes are committed). Bytes past
+         * released_total wait for the marks' batches, in order. */
+        uint64_t sent_total, released_total;
+        HoldMark marks[HOLD_MARKS];
+        size_t n_marks;
+        Connection *held_prev, *held_next;  /* in Server.waiting while n_marks > 0 */
+
         bool subscribed;
         bool read_eof;
         bool input_blocked;          /* lines wait in `in` until output drains */
@@ -63,6 +82,7 @@ struct Server {
         int fd;
         sd_event_source *accept_source;
         Connection *connections;
+        Connection *waiting;         /* connections with output waiting for a commit */
         size_t n_connections;
         size_t pending_output;
         IdMap *placers;              /* call id -> Connection* that placed it */
@@ -74,6 +94,79 @@ struct Server {
 
 static void conn_update_events(Connection *c);
 static void conn_process_input(Connection *c);
+
+/* --- commit before reply ---------------------------------------------------
+ *
+ * DESIGN.md "TCP wire": with a database, a reply (and a notice) goes out only
+ * once the changes it tells of are committed. Replies are formatted at once,
+ * into the output buffer as usual, and conn_hold() tags what was just queued
+ * with the store batch holding every change made so far
+ * (manager_commit_ticket()). conn_flush() writes only up to released_total;
+ * server_release() moves it on as batches commit. Replies stay in request
+ * order because everything queued after a held byte waits behind it, and a
+ * client that pipelines faster than PostgreSQL commits is paused by the
+ * usual output limit (held bytes count as unsent). Without a database the
+ * ticket is always committed and nothing waits.
+ */
+
+static void held_unlink(Connection *c) {
+        Server *s = c->server;
+
+        if (c->held_prev)
+                c->held_prev->held_next = c->held_next;
+        else if (s->waiting == c)
+                s->waiting = c->held_next;
+        if (c->held_next)
+                c->held_next->held_prev = c->held_prev;
+        c->held_prev = c->held_next = NULL;
+}
+
+/* Everything queued on c so far is released once the current ticket is
+ * committed. */
+static void conn_hold(Connection *c) {
+        Manager *m = c->server->manager;
+        uint64_t end = c->sent_total + (c->out_len - c->out_start);
+        uint64_t ticket = manager_commit_ticket(m);
+        HoldMark *last;
+
+        if (c->n_marks == 0) {
+                if (ticket <= manager_committed(m)) {
+                        c->released_total = end;
+                        return;
+                }
+                /* First mark: join the list of held connections. */
+                c->held_next = c->server->waiting;
+                if (c->held_next)
+                        c->held_next->held_prev = c;
+                c->held_prev = NULL;
+                c->server->waiting = c;
+        } else {
+                last = &c->marks[c->n_marks - 1];
+                if (last->ticket >= ticket || c->n_marks == HOLD_MARKS) {
+                        last->end = end;
+                        if (ticket > last->ticket)
+                                last->ticket = ticket;
+                        return;
+                }
+        }
+        c->marks[c->n_marks++] = (HoldMark) { .end = end, .ticket = ticket };
+}
+
+/* Move released_total past the marks whose batch is committed. Returns
+ * true when something was released. */
+static bool conn_release(Connection *c, uint64_t committed) {
+        size_t k = 0;
+
+        while (k < c->n_marks && c->marks[k].ticket <= committed)
+                c->released_total = c->marks[k++].end;
+        if (k == 0)
+                return false;
+        memmove(c->marks, c->marks + k, (c->n_marks - k) * sizeof(HoldMark));
+        c->n_marks -= k;
+        if (c->n_marks == 0)
+                held_unlink(c);
+        return true;
+}
 
 /* --- connection lifecycle -------------------------------------------------- */
 
@@ -91,6 +184,8 @@ static void conn_free(Connection *c) {
                 c->next->prev = c->prev;
         s->n_connections--;
         s->pending_output -= c->out_len - c->out_start;
+        if (c->n_marks > 0)
+                held_unlink(c);
 
         /* The calls it placed live on; their notices now go only to the
          * subscribers. */
@@ -113,9 +208,13 @@ static void conn_close(Connection *c, const char *why) {
 /* Write as much queued output as the socket takes. Returns 0, or -EPIPE
  * (and friends) when the peer is gone: the caller closes. */
 static int conn_flush(Connection *c) {
-        while (c->out_start < c->out_len) {
-                ssize_t n = send(c->fd, c->out + c->out_start, c->out_len - c->out_start,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (c->out_start < c->out_len && c->sent_total < c->released_total) {
+                size_t want = c->out_len - c->out_start;
+                ssize_t n;
+
+                if (want > c->released_total - c->sent_total)
+                        want = (size_t) (c->released_total - c->sent_total);
+                n = send(c->fd, c->out + c->out_start, want, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -124,6 +223,7 @@ static int conn_flush(Connection *c) {
                         return -errno;
                 }
                 c->out_start += (size_t) n;
+                c->sent_total += (uint64_t) n;
                 c->server->pending_output -= (size_t) n;
         }
         if (c->out_start == c->out_len) {
@@ -183,6 +283,7 @@ static int conn_queue(Connection *c, char *line) {
         c->out_len += n;
         c->server->pending_output += n;
         free(line);
+        conn_hold(c);
         return 0;
 }
 
@@ -265,6 +366,7 @@ static int queue_events_reply(Connection *c, const AcdEvents *ev, size_t from) {
         memcpy(c->out + c->out_len, "]}\n", 3);
         c->out_len += 3;
         c->server->pending_output += c->out_len - start;
+        conn_hold(c);
         return 0;
 }
 
@@ -623,7 +725,9 @@ static void conn_update_events(Connection *c) {
 
         if (!c->read_eof && !conn_paused(c))
                 ev |= EPOLLIN;
-        if (conn_unsent(c) > 0)
+        /* Only what may be written: held output waits for
+         * server_release(), not for the socket. */
+        if (conn_unsent(c) > 0 && c->sent_total < c->released_total)
                 ev |= EPOLLOUT;
         (void) sd_event_source_set_io_events(c->io, ev);
         /* A connection paused with complete lines still buffered is woken
@@ -904,6 +1008,23 @@ void server_hold_input(Server *s, bool hold) {
                         (void) conn_serve(c);
                 else
                         conn_update_events(c);
+        }
+}
+
+void server_release(Server *s, uint64_t committed) {
+        if (!s)
+                return;
+        for (Connection *c = s->waiting, *next; c; c = next) {
+                next = c->held_next;
+                if (!conn_release(c, committed))
+                        continue;
+                /* Written now; a connection paused by its held output
+                 * goes on with the lines it buffered (which may hold it
+                 * again: it is then back at the list's head, behind us). */
+                if (c->input_blocked)
+                        (void) conn_serve(c);
+                else
+                        (void) conn_settle(c, false);
         }
 }
 

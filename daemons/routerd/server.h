@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daemons/routerd/acd.h"
 
@@ -73,6 +74,10 @@ void server_stop_reading(Server *s);
 void server_hold_input(Server *s, bool hold);
 
 /* Bytes of replies not yet written, over all connections. */
+/* The store committed every batch up to committed: write the output that
+ * waited for them (see "commit before reply" in server.c). */
+void server_release(Server *s, uint64_t committed);
+
 size_t server_pending_output(const Server *s);
 
 size_t server_connection_count(const Server *s);

@@ -12,12 +12,13 @@
 #include "daemons/routerd/record.h"
 #include "daemons/routerd/store.h"
 #include "libshared/cleanup.h"
+#include "libshared/daemon.h"
 #include "libshared/log.h"
 #include "libshared/time-util.h"
 
-/* How long changes may gather before a flush: short enough that a crash
- * loses at most this window, long enough that a burst shares one job. */
-#define STORE_FLUSH_DELAY (10 * USEC_PER_MSEC)
+/* How long to wait before trying again when the database link refused a
+ * batch (its buffer was full). */
+#define STORE_RETRY_DELAY (10 * USEC_PER_MSEC)
 
 /* A rough size of one rendered call row, to turn buffer_bytes into a bound
  * on ended records held in memory. */
@@ -26,7 +27,8 @@
 struct Store {
         sd_event *event;
         DbLink *db;
-        sd_event_source *flush_timer;
+        sd_event_source *flush_post;     /* end of the loop iteration: group commit */
+        sd_event_source *flush_timer;    /* retry after the link refused a batch */
 
         IdMap *live_calls;           /* id -> CallRecord*, live calls only */
         IdMap *operators;            /* id -> OperatorRecord*, all known */
@@ -45,8 +47,12 @@ struct Store {
         uint64_t next_seq;
         int64_t next_position;
         size_t max_ended;
-        unsigned in_flight;          /* flush jobs on the link (upserts, calls) */
-        bool flush_due;              /* the flush delay ended while a job ran */
+        /* Batches handed to the link and batches it finished, counted
+         * from 1: they are the commit tickets (store.h). The link runs
+         * jobs in order, so the n-th completion is batch n. */
+        uint64_t submitted, done;
+        StoreCommitHandler commit_cb;
+        void *commit_userdata;
         bool loading;
         StoreLoadHandler load_cb;
         void *load_userdata;
@@ -95,6 +101,7 @@ static int mark_operator_dirty(Store *s, OperatorRecord *o) {
 }
 
 static void schedule_flush(Store *s);
+static void schedule_retry(Store *s);
 
 /* An ended call leaves the live map; it stays in the dirty list, which now
  * owns it, until its final row is written. Past the bound the oldest ended
@@ -406,38 +413,40 @@ static bool have_dirty(const Store *s) {
 
 static int flush(Store *s, bool force);
 
+/* The first job of a batch that also has calls: the batch is done with
+ * its second (on_flush_done()); a failure here is counted and logged. */
+static void on_upsert_done(DbLink *l, int error, PGresult *result, void *userdata) {
+        Store *s = userdata;
+
+        if (error < 0) {
+                s->stats.failed++;
+                if (error != -ECANCELED)
+                        log_warning_errno(error, "Writing router operators and queues to PostgreSQL failed, "
+                                          "continuing: %m");
+        }
+}
+
 static void on_flush_done(DbLink *l, int error, PGresult *result, void *userdata) {
         Store *s = userdata;
 
-        if (s->in_flight > 0)
-                s->in_flight--;
+        s->done++;
         if (error < 0) {
                 s->stats.failed++;
                 /* An SQL error is not retried by the link (it would fail
-                 * again); the records it held are lost, which is logged. */
+                 * again); the records it held are lost, which is logged.
+                 * The replies waiting for this batch are released all the
+                 * same: holding them would stop every client for good. */
                 if (error != -ECANCELED)
                         log_warning_errno(error, "Writing router state to PostgreSQL failed, continuing: %m");
-                if (s->in_flight > 0)
-                        return;
-                /* What changed since still goes out. */
-                s->flush_due = false;
-                schedule_flush(s);
-                return;
         }
-        /* The other job of the batch is still on the link. */
-        if (s->in_flight > 0)
-                return;
-        /* What changed while this job ran goes out one flush delay after
-         * the first such change (at once if that delay passed during the
-         * job), so a change waits at most one job plus one flush delay.
-         * Not always at once: under load, back-to-back jobs would each
-         * carry a thin slice, and a call's three changes (placed,
-         * answered, ended) would cost PostgreSQL three row versions
-         * instead of one. */
-        if (s->flush_due)
+        /* What changed while this job ran goes out now, as one batch:
+         * under load each batch carries everything that arrived during
+         * the previous one (group commit), and a call placed, answered
+         * and ended within it costs one row. */
+        if (have_dirty(s))
                 (void) flush(s, false);
-        else if (have_dirty(s))
-                schedule_flush(s);
+        if (s->commit_cb)
+                s->commit_cb(s, s->done, s->commit_userdata);
 }
 
 /*
@@ -480,75 +489,79 @@ static int flush(Store *s, bool force) {
         _cleanup_(freep) char *queues = NULL, *operators = NULL;
         char *copy = NULL;
         size_t copy_len = 0, rows = 0;
-        unsigned jobs = 0;
         int r = 0;
 
         if (!store_enabled(s) || !have_dirty(s) || s->loading)
                 return 0;
-        if (s->in_flight > 0 && !force)
+        if (s->submitted > s->done && !force)
                 return 0;
 
         r = render_batch(s, &queues, &operators, &copy, &copy_len, &rows);
         if (r < 0)
                 return log_oom();
 
-        s->flush_due = false;
         /* Queues and operators first: one statement with parameters. The
-         * link runs jobs in submission order, so the calls follow it. */
+         * link runs jobs in submission order, so the calls follow it, and
+         * the batch is done when its last job is (on_flush_done()). */
         if (queues) {
                 const char *params[] = { queues, operators };
 
-                r = db_link_exec_params(s->db, record_upsert_sql, 2, params, on_flush_done, s);
-                if (r >= 0)
-                        jobs++;
+                r = db_link_exec_params(s->db, record_upsert_sql, 2, params,
+                                        copy ? on_upsert_done : on_flush_done, s);
         }
         if (r >= 0 && copy) {
                 /* The link takes copy over whatever it returns. */
                 r = db_link_copy(s->db, store_stage_sql, store_copy_sql, TAKE_PTR(copy), copy_len,
                                  store_merge_sql, on_flush_done, s);
-                if (r >= 0)
-                        jobs++;
         }
         free(copy);
-        s->in_flight += jobs;
         if (r < 0) {
                 /* -ENOBUFS: the link's buffer is full. The dirty set keeps
                  * the current state, so nothing is lost: try again later
                  * (an upsert already queued is idempotent). */
                 log_debug_errno(r, "Could not queue a flush of %zu rows, retrying: %m", rows);
-                schedule_flush(s);
+                schedule_retry(s);
                 return r;
         }
+        s->submitted++;
         s->stats.flushes++;
         s->stats.rows += rows;
         clear_dirty(s);
         return 0;
 }
 
-static int on_flush_timer(sd_event_source *src, uint64_t usec, void *userdata) {
-        Store *s = userdata;
+/* Once per loop iteration that changed something: every request handled
+ * in it shares one batch. With a batch running, the next one waits for its
+ * end (one job at a time keeps the rows in order): on_flush_done() sends
+ * it then. */
+static int on_flush_post(sd_event_source *src, void *userdata) {
+        (void) flush(userdata, false);
+        return 0;
+}
 
-        /* With a job running, the flush waits for its end (one job at a
-         * time keeps the rows in order): on_flush_done() sends it then. */
-        if (s->in_flight)
-                s->flush_due = true;
-        else
-                (void) flush(s, false);
+static int on_flush_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        (void) flush(userdata, false);
         return 0;
 }
 
 static void schedule_flush(Store *s) {
+        if (!store_enabled(s) || !have_dirty(s) || !s->flush_post)
+                return;
+        (void) sd_event_source_set_enabled(s->flush_post, SD_EVENT_ONESHOT);
+}
+
+static void schedule_retry(Store *s) {
         int enabled = SD_EVENT_OFF;
         usec_t now;
 
-        if (!store_enabled(s) || !have_dirty(s) || !s->flush_timer)
+        if (!s->flush_timer)
                 return;
         (void) sd_event_source_get_enabled(s->flush_timer, &enabled);
         if (enabled != SD_EVENT_OFF)
                 return;
         if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
                 now = now_usec(CLOCK_MONOTONIC);
-        (void) sd_event_source_set_time(s->flush_timer, now + STORE_FLUSH_DELAY);
+        (void) sd_event_source_set_time(s->flush_timer, now + STORE_RETRY_DELAY);
         (void) sd_event_source_set_enabled(s->flush_timer, SD_EVENT_ONESHOT);
 }
 
@@ -854,12 +867,14 @@ int store_new(Store **ret, sd_event *e, DbLink *db, uint64_t buffer_bytes) {
         if (db) {
                 r = sd_event_add_time(e, &s->flush_timer, CLOCK_MONOTONIC, USEC_INFINITY,
                                       USEC_PER_MSEC, on_flush_timer, s);
+                if (r >= 0)
+                        r = daemon_add_deferred(e, &s->flush_post, on_flush_post, s, "store-flush");
                 if (r < 0) {
                         store_free(s);
                         return r;
                 }
                 (void) sd_event_source_set_enabled(s->flush_timer, SD_EVENT_OFF);
-                (void) sd_event_source_set_description(s->flush_timer, "store-flush");
+                (void) sd_event_source_set_description(s->flush_timer, "store-retry");
         }
         *ret = s;
         return 0;
@@ -888,13 +903,14 @@ Store *store_free(Store *s) {
         free(s->dirty_operators);
         free(s->dirty_queues);
         sd_event_source_disable_unref(s->flush_timer);
+        sd_event_source_disable_unref(s->flush_post);
         sd_event_unref(s->event);
         free(s);
         return NULL;
 }
 
 bool store_is_idle(const Store *s) {
-        return !store_enabled(s) || (!have_dirty(s) && !s->in_flight);
+        return !store_enabled(s) || (!have_dirty(s) && s->submitted == s->done);
 }
 
 bool store_enabled(const Store *s) {
@@ -904,5 +920,20 @@ bool store_enabled(const Store *s) {
 void store_get_stats(const Store *s, StoreStats *ret) {
         *ret = s->stats;
         ret->dirty = s->n_dirty_calls + s->n_dirty_operators + s->n_dirty_queues;
-        ret->in_flight = s->in_flight > 0;
+        ret->in_flight = s->submitted > s->done;
+}
+
+void store_set_commit_handler(Store *s, StoreCommitHandler cb, void *userdata) {
+        s->commit_cb = cb;
+        s->commit_userdata = userdata;
+}
+
+uint64_t store_ticket(const Store *s) {
+        if (!store_enabled(s))
+                return 0;
+        return have_dirty(s) ? s->submitted + 1 : s->submitted;
+}
+
+uint64_t store_committed(const Store *s) {
+        return store_enabled(s) ? s->done : 0;
 }

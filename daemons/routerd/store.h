@@ -5,18 +5,27 @@
  * routerd's SQL (schema: sql/003-router.sql): write-behind of operators,
  * queues and call records, and recovery of the live state at start.
  *
- * Writing never makes routing wait. The store keeps a record per live call
- * and per operator; store_apply_events() updates them from the ACD's
- * outcome records and marks them dirty. A flush, 10 ms after the first
- * change, renders the current state of every dirty record (record.c) and
- * hands it to the link as at most two jobs: one upsert statement of the
- * changed queues and operators, their values as parameters, and a COPY of
- * the changed calls merged by seq (both idempotent, as the database link
- * may run a job again after a lost connection). At most one flush is
- * outstanding: while PostgreSQL is slow or away, changes coalesce in the
- * dirty set (a call that rang, was answered and ended in the meantime
- * costs one row), and the next flush goes out when the previous one
- * completed. Ended calls wait in memory until
+ * Writing never makes routing wait, but the manager holds replies and
+ * events until what they acknowledge is committed (DESIGN.md "TCP wire":
+ * what a client saw acknowledged survives a SIGKILL). The store keeps a
+ * record per live call and per operator; store_apply_events() updates
+ * them from the ACD's outcome records and marks them dirty. At the end of
+ * the loop iteration (group commit: every request handled in it shares
+ * one batch) a flush renders the current state of every dirty record
+ * (record.c) and hands it to the link as one batch of at most two jobs:
+ * one upsert statement of the changed queues and operators, their values
+ * as parameters, and a COPY of the changed calls merged by seq (both
+ * idempotent, as the database link may run a job again after a lost
+ * connection). At most one batch is outstanding: while it runs (or
+ * PostgreSQL is slow or away) changes coalesce in the dirty set (a call
+ * that rang, was answered and ended in the meantime costs one row), and the
+ * next flush goes out as soon as the previous one completed.
+ *
+ * Batches are numbered from 1 in submission order: store_ticket() is the
+ * number of the batch that will hold every change made so far, and
+ * store_committed() the last batch the link finished. Something that must
+ * wait for the changes made so far waits until store_committed() reaches
+ * the ticket it took; the commit handler says when. Ended calls wait in memory until
  * written; past a bound derived from [database] buffer_bytes the oldest
  * ended records are dropped (logged, rate-limited). Live records are never
  * dropped.
@@ -137,6 +146,17 @@ int store_operator_set_queues(Store *s, const char *id, const char *const *queue
  */
 void store_call_sync(Store *s, const char *id, AcdCallState state, const char *operator);
 void store_call_abandon(Store *s, const char *id, usec_t now);
+
+/*
+ * Commit tickets (see the top of this file). Without a link both are 0:
+ * nothing waits. The handler is called after each batch the link finished
+ * (also one that failed: waiting for it would block forever), with the
+ * new store_committed().
+ */
+typedef void (*StoreCommitHandler)(Store *s, uint64_t committed, void *userdata);
+void store_set_commit_handler(Store *s, StoreCommitHandler cb, void *userdata);
+uint64_t store_ticket(const Store *s);
+uint64_t store_committed(const Store *s);
 
 /* Submit every dirty record now, even with a flush outstanding. Returns 0,
  * -ENOBUFS (the link is full; retried by the timer), -ENOMEM. */

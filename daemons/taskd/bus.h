@@ -3,10 +3,14 @@
 
 /*
  * org.callcenter.Tasks1 at /org/callcenter/Tasks1 (DESIGN.md, and
- * dbus/org.callcenter.Tasks1.xml): the vtable, the method handlers and the
- * TaskChanged signal. Handlers validate, hand changes to the Manager and
- * reply through manager_reply(), so a reply never overtakes the COMMIT of
- * what it reports (see manager.h).
+ * dbus/org.callcenter.Tasks1.xml): the bus connection, the vtable, the
+ * method handlers and the TaskChanged signal. This is glue: it depends on
+ * manager.h, never the reverse. Handlers validate, hand changes to the
+ * Manager and send every reply from a commit hook (manager_after_commit()),
+ * so a reply never overtakes the COMMIT of what it reports (see manager.h).
+ * The replies waiting there, and the calls that arrive before the tree is
+ * loaded, are held here; the Manager tells this side about commits, the
+ * load and refusals through the ManagerSink registered by bus_tasks_new().
  *
  * Decisions the contract leaves open:
  *  - ListTasks(root) includes root itself when root != 0 (the subtree
@@ -27,20 +31,27 @@
  *    subtree, each before its parent.
  */
 
-#include <stdint.h>
+#include <stdbool.h>
 
-#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
-typedef struct Manager Manager;
+#include "cleanup.h"
+#include "manager.h"
 
-/* Add the Tasks1 object to bus. Returns 0 or a negative errno. */
-int bus_tasks_register(Manager *m, sd_bus *bus);
+typedef struct TasksBus TasksBus;
 
 /*
- * Run a call that was kept while the tree loaded, as if it had just
- * arrived; errors are replied. call is borrowed.
+ * Connect to the session bus (user) or the system bus, attach it to e, add
+ * the Tasks1 object, register as m's sink and ask for org.callcenter.Tasks1
+ * (a name owned by another peer ends the loop). m is borrowed: free the
+ * TasksBus after the manager, whose last commit hooks send their replies
+ * through this bus. Returns 0 or a negative errno (logged).
  */
-void bus_tasks_dispatch(Manager *m, sd_bus_message *call);
+int bus_tasks_new(TasksBus **ret, Manager *m, sd_event *e, bool user);
 
-/* Emit TaskChanged(id, state). Returns 0 or a negative errno. */
-int bus_tasks_emit_changed(sd_bus *bus, uint64_t id, const char *state);
+/*
+ * Refuse the calls still held (Unavailable), flush what is queued and close
+ * the connection. Does not touch the manager. Accepts NULL; returns NULL.
+ */
+TasksBus *bus_tasks_free(TasksBus *b);
+DEFINE_TRIVIAL_CLEANUP_FUNC(TasksBus *, bus_tasks_free);

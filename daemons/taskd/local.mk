@@ -1,8 +1,9 @@
 # taskd: tasks with subtasks, linked to calls (org.callcenter.Tasks1).
 #
 # Everything except main.c goes into the noinst library libtaskd-core.la, so
-# that the daemon and the unit tests link the same code (the tests only pull
-# in the pure modules: tasktree, store, conf).
+# that the daemon and the tests link the same code (the unit tests only pull
+# in the pure modules: tasktree, store, conf; taskd-commit drives the
+# manager without bus.c).
 taskd_core_sources = \
 	daemons/taskd/tasktree.c daemons/taskd/tasktree.h \
 	daemons/taskd/store.c daemons/taskd/store.h \
@@ -35,8 +36,16 @@ tests_unit_test_taskd_store_LDADD = daemons/taskd/libtaskd-core.la $(SHARED_LIBS
 # built; they SKIP when dbus-daemon, busctl or PostgreSQL is missing).
 taskd_integration_tests = \
 	tests/integration/test-tasks.sh \
-	tests/integration/test-tasks-followup.sh
+	tests/integration/test-tasks-followup.sh \
+	tests/integration/test-taskd-commit.sh
 TESTS += $(taskd_integration_tests)
 EXTRA_DIST += $(taskd_integration_tests)
+
+# The Manager's commit hooks without D-Bus, against a throwaway PostgreSQL
+# (run by test-taskd-commit.sh).
+check_PROGRAMS += tests/integration/taskd-commit
+tests_integration_taskd_commit_SOURCES = tests/integration/taskd-commit.c tests/tap.h
+tests_integration_taskd_commit_LDADD = daemons/taskd/libtaskd-core.la $(SHARED_LIBS)
+tests_integration_taskd_commit_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 
 include bench/tasks.mk

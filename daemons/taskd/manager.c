@@ -7,11 +7,8 @@
 #include <json-c/json.h>
 #include <zmq.h>
 
-#include "bus-util.h"
 #include "daemon.h"
-#include "daemons/taskd/bus.h"
 #include "db.h"
-#include "dbus/names.h"
 #include "envelope.h"
 #include "json-util.h"
 #include "log.h"
@@ -20,7 +17,7 @@
 #include "store.h"
 #include "sub.h"
 
-/* Calls kept while the tree loads, and missed calls seen meanwhile. */
+/* Missed calls kept while the tree loads. */
 #define DEFERRED_MAX 10000
 /* How long SIGTERM waits for the batches in flight. */
 #define STOP_TIMEOUT_USEC (20 * USEC_PER_SEC)
@@ -37,26 +34,28 @@ typedef enum ManagerState {
         MANAGER_STOPPING,
 } ManagerState;
 
-typedef struct PendingReply {
-        sd_bus_message *call;
-        sd_bus_message *reply;
-} PendingReply;
+/* A manager_after_commit() hook waiting on a batch. */
+typedef struct CommitHook {
+        ManagerCommitHook fn;
+        void *userdata;
+} CommitHook;
 
 typedef struct Batch {
         Change *changes;
         size_t n_changes, changes_alloc;
-        PendingReply *replies;
-        size_t n_replies, replies_alloc;
+        CommitHook *hooks;
+        size_t n_hooks, hooks_alloc;
         size_t bytes;           /* store_change_size() of every change */
         usec_t submitted;       /* CLOCK_MONOTONIC, for the status line */
 } Batch;
 
 struct Manager {
         const TaskdConfig *config;
-        bool user;
 
-        sd_event *event;
-        sd_bus *bus;
+        sd_event *event;        /* a reference; the loop is main.c's */
+        const ManagerSink *sink;
+        void *sink_userdata;
+
         DbLink *db;
         void *zctx;
         EventPublisher *publisher;
@@ -67,7 +66,7 @@ struct Manager {
         bool load_pending;      /* the load query is queued on the link */
         bool db_connected;
         bool grace_over;        /* the start grace passed: fail fast when away */
-        bool ready_sent;
+        bool serving;           /* loaded, or the grace passed without PostgreSQL */
 
         Batch *open;            /* collecting changes */
         Batch *inflight;        /* submitted, waiting for COMMIT */
@@ -77,8 +76,6 @@ struct Manager {
         sd_event_source *stop_source;
         sd_event_source *reload_source;
 
-        sd_bus_message **deferred;
-        size_t n_deferred, deferred_alloc;
         char **missed;          /* calls missed while loading */
         size_t n_missed, missed_alloc;
 
@@ -99,12 +96,10 @@ static Batch *batch_free(Batch *b) {
                 return NULL;
         for (size_t i = 0; i < b->n_changes; i++)
                 change_done(&b->changes[i]);
-        for (size_t i = 0; i < b->n_replies; i++) {
-                sd_bus_message_unref(b->replies[i].call);
-                sd_bus_message_unref(b->replies[i].reply);
-        }
+        /* Hooks were run (and emptied) before: batch_committed() or
+         * batch_run_hooks() always comes first. */
         free(b->changes);
-        free(b->replies);
+        free(b->hooks);
         free(b);
         return NULL;
 }
@@ -126,33 +121,33 @@ static int grow(void **p, size_t *alloc, size_t need, size_t size) {
         return 0;
 }
 
-static int batch_add_reply(Batch *b, sd_bus_message *call, sd_bus_message *reply) {
+static int batch_add_hook(Batch *b, ManagerCommitHook fn, void *userdata) {
         int r;
 
-        r = grow((void **) &b->replies, &b->replies_alloc, b->n_replies + 1, sizeof(PendingReply));
+        r = grow((void **) &b->hooks, &b->hooks_alloc, b->n_hooks + 1, sizeof(CommitHook));
         if (r < 0)
                 return r;
-        b->replies[b->n_replies++] = (PendingReply) {
-                .call = sd_bus_message_ref(call),
-                .reply = sd_bus_message_ref(reply),
-        };
+        b->hooks[b->n_hooks++] = (CommitHook) { .fn = fn, .userdata = userdata };
         return 0;
 }
 
-/* Fail every reply of b with Unavailable: its changes were not applied. */
-static void batch_fail_replies(Batch *b, const char *why) {
-        for (size_t i = 0; i < b->n_replies; i++)
-                (void) bus_reply_errorf(b->replies[i].call, CC_ERROR_UNAVAILABLE, "%s", why);
-        for (size_t i = 0; i < b->n_replies; i++) {
-                b->replies[i].call = sd_bus_message_unref(b->replies[i].call);
-                b->replies[i].reply = sd_bus_message_unref(b->replies[i].reply);
-        }
-        b->n_replies = 0;
+/*
+ * Run the hooks of b in order and forget them. The array is taken off the
+ * batch first: a hook may add changes and hooks (it runs the caller's code),
+ * and those belong to a later batch.
+ */
+static void batch_run_hooks(Batch *b, int error, const char *why) {
+        _cleanup_(freep) CommitHook *hooks = TAKE_PTR(b->hooks);
+        size_t n = b->n_hooks;
+
+        b->n_hooks = b->hooks_alloc = 0;
+        for (size_t i = 0; i < n; i++)
+                hooks[i].fn(error, why, hooks[i].userdata);
 }
 
 /* --- the reply rule ------------------------------------------------------ */
 
-int manager_reply(Manager *m, sd_bus_message *call, sd_bus_message *reply) {
+int manager_after_commit(Manager *m, ManagerCommitHook hook, void *userdata) {
         Batch *b;
 
         /* The newest uncommitted batch: what the caller may have seen. */
@@ -164,10 +159,11 @@ int manager_reply(Manager *m, sd_bus_message *call, sd_bus_message *reply) {
         /* With PostgreSQL away the batches wait for a reconnect: reads and
          * refusals answer from memory rather than hang (changes are refused
          * while away, so no change's reply takes this path). */
-        if (!b || !m->db_connected)
-                return sd_bus_send(m->bus, reply, NULL) < 0 ? -EIO : 0;
-
-        return batch_add_reply(b, call, reply);
+        if (!b || !m->db_connected) {
+                hook(0, NULL, userdata);
+                return 0;
+        }
+        return batch_add_hook(b, hook, userdata);
 }
 
 /* --- changes ------------------------------------------------------------- */
@@ -398,11 +394,9 @@ static void emit_change(Manager *m, const Change *c) {
         _cleanup_(json_object_putp) struct json_object *data = NULL;
         const char *verb = change_type_to_verb(c->type);
         char type[32];
-        int r;
 
-        r = bus_tasks_emit_changed(m->bus, c->id, verb);
-        if (r < 0)
-                log_debug_errno(r, "Failed to emit TaskChanged for task %" PRIu64 ": %m", c->id);
+        if (m->sink && m->sink->task_changed)
+                m->sink->task_changed(c->id, verb, m->sink_userdata);
 
         data = json_object_new_object();
         if (!data ||
@@ -424,14 +418,13 @@ static void batch_committed(Manager *m, Batch *b) {
          * TaskChanged signal for it is already on the bus. */
         for (size_t i = 0; i < b->n_changes; i++)
                 emit_change(m, &b->changes[i]);
-        for (size_t i = 0; i < b->n_replies; i++)
-                if (sd_bus_send(m->bus, b->replies[i].reply, NULL) < 0)
-                        log_debug("Failed to send a reply; the caller may have gone");
 
         m->commits++;
         m->committed_changes += b->n_changes;
         if (b->n_changes > m->largest_batch)
                 m->largest_batch = b->n_changes;
+
+        batch_run_hooks(b, 0, NULL);
 }
 
 /*
@@ -441,15 +434,19 @@ static void batch_committed(Manager *m, Batch *b) {
  */
 static void manager_fail_and_reload(Manager *m, const char *why) {
         m->failed_batches++;
-        if (m->inflight) {
-                batch_fail_replies(m->inflight, why);
-                m->inflight = batch_free(m->inflight);
-        }
-        if (m->open) {
-                batch_fail_replies(m->open, why);
-                m->open = batch_free(m->open);
-        }
+        /* Take both batches off the manager before running any hook: a
+         * hook must not find (or add to) a batch that is going away. */
+        Batch *inflight = TAKE_PTR(m->inflight), *open = TAKE_PTR(m->open);
+
         m->tree = task_tree_free(m->tree);
+        if (inflight) {
+                batch_run_hooks(inflight, -EIO, why);
+                batch_free(inflight);
+        }
+        if (open) {
+                batch_run_hooks(open, -EIO, why);
+                batch_free(open);
+        }
         if (m->state == MANAGER_STOPPING) {
                 (void) sd_event_exit(m->event, -EIO);
                 return;
@@ -491,11 +488,13 @@ static void on_batch_done(DbLink *l, int error, PGresult *result, void *userdata
         /* Whatever arrived meanwhile goes out now, as one transaction. */
         if (m->open && m->open->n_changes > 0)
                 (void) manager_submit(m);
-        else if (m->open && m->open->n_replies > 0) {
-                /* Cannot happen (replies wait only on batches with changes),
+        else if (m->open && m->open->n_hooks > 0) {
+                /* Cannot happen (hooks wait only on batches with changes),
                  * but never strand a caller. */
-                batch_committed(m, m->open);
-                m->open = batch_free(m->open);
+                Batch *b2 = TAKE_PTR(m->open);
+
+                batch_committed(m, b2);
+                batch_free(b2);
         }
 
         manager_update_status(m, false);
@@ -531,20 +530,10 @@ static int on_flush(sd_event_source *s, void *userdata) {
 
 /* --- loading ------------------------------------------------------------- */
 
-static void manager_send_ready(Manager *m) {
-        if (m->ready_sent)
-                return;
-        m->ready_sent = true;
-        (void) daemon_ready(m->event);
-        manager_update_status(m, true);
-}
-
-static void fail_deferred(Manager *m, const char *why) {
-        for (size_t i = 0; i < m->n_deferred; i++) {
-                (void) bus_reply_errorf(m->deferred[i], CC_ERROR_UNAVAILABLE, "%s", why);
-                sd_bus_message_unref(m->deferred[i]);
-        }
-        m->n_deferred = 0;
+/* Calls told to wait for the load are refused now (the sink holds them). */
+static void refuse_waiting(Manager *m, const char *why) {
+        if (m->sink && m->sink->refuse_waiting)
+                m->sink->refuse_waiting(why, m->sink_userdata);
 }
 
 static int on_event(EventSubscriber *s, const char *topic, size_t topic_len, const char *body,
@@ -597,14 +586,8 @@ static void on_loaded(DbLink *l, int error, PGresult *result, void *userdata) {
                  task_tree_open_count(t), task_tree_followup_count(t));
 
         /* Run what waited, in arrival order. */
-        size_t n = m->n_deferred;
-        sd_bus_message **calls = TAKE_PTR(m->deferred);
-        m->n_deferred = m->deferred_alloc = 0;
-        for (size_t i = 0; i < n; i++) {
-                bus_tasks_dispatch(m, calls[i]);
-                sd_bus_message_unref(calls[i]);
-        }
-        free(calls);
+        if (m->sink && m->sink->loaded)
+                m->sink->loaded(m->sink_userdata);
 
         size_t nm = m->n_missed;
         char **missed = TAKE_PTR(m->missed);
@@ -616,7 +599,7 @@ static void on_loaded(DbLink *l, int error, PGresult *result, void *userdata) {
         free(missed);
 
         (void) manager_subscribe(m);
-        manager_send_ready(m);
+        m->serving = true;
         manager_update_status(m, true);
         manager_check_stopped(m);
 }
@@ -654,7 +637,7 @@ static void on_db_state(DbLink *l, bool connected, void *userdata) {
                 /* Calls waiting for the load would now wait for the
                  * reconnect too: answer them. */
                 if (m->grace_over)
-                        fail_deferred(m, "PostgreSQL is unreachable; tasks are not loaded");
+                        refuse_waiting(m, "PostgreSQL is unreachable; tasks are not loaded");
         }
         manager_update_status(m, true);
 }
@@ -665,41 +648,32 @@ static int on_grace(sd_event_source *s, uint64_t usec, void *userdata) {
         m->grace_over = true;
         if (m->state == MANAGER_LOADING && !m->db_connected) {
                 log_warning("PostgreSQL is unreachable; answering Unavailable until it is back");
-                fail_deferred(m, "PostgreSQL is unreachable; tasks are not loaded");
+                refuse_waiting(m, "PostgreSQL is unreachable; tasks are not loaded");
                 /* Serving errors is serving: do not make systemd kill us
                  * for a database that is down. */
-                manager_send_ready(m);
+                m->serving = true;
+                manager_update_status(m, true);
         }
         return 0;
 }
 
 /* --- calls ---------------------------------------------------------------- */
 
-int manager_check_call(Manager *m, sd_bus_message *call, bool write, sd_bus_error *error) {
-        if (m->state == MANAGER_STOPPING && write)
-                return bus_error_setf(error, CC_ERROR_UNAVAILABLE, "callcenter-taskd is shutting down");
+int manager_check_call(Manager *m, bool write) {
+        if (m->state == MANAGER_STOPPING && (write || !m->tree))
+                return -ESHUTDOWN;
 
         if (!m->tree) {
-                if (m->state == MANAGER_STOPPING)
-                        return bus_error_setf(error, CC_ERROR_UNAVAILABLE, "callcenter-taskd is shutting down");
                 /* Wait for the load while it can still come soon. */
-                if ((m->db_connected || !m->grace_over) && m->n_deferred < DEFERRED_MAX) {
-                        if (grow((void **) &m->deferred, &m->deferred_alloc, m->n_deferred + 1,
-                                 sizeof(sd_bus_message *)) < 0)
-                                return -ENOMEM;
-                        m->deferred[m->n_deferred++] = sd_bus_message_ref(call);
+                if (m->db_connected || !m->grace_over)
                         return 0;
-                }
-                return bus_error_setf(error, CC_ERROR_UNAVAILABLE,
-                                      m->db_connected ? "Tasks are being loaded; try again"
-                                                      : "PostgreSQL is unreachable; tasks are not loaded");
+                return -EHOSTDOWN;
         }
 
         if (write && !m->db_connected) {
                 if (ratelimit_below(&m->away_ratelimit))
                         log_warning("Refusing a change: PostgreSQL is unreachable");
-                return bus_error_setf(error, CC_ERROR_UNAVAILABLE,
-                                      "PostgreSQL is unreachable; the change was not applied");
+                return -ENOTCONN;
         }
         return 1;
 }
@@ -732,27 +706,33 @@ static int on_event(EventSubscriber *s, const char *topic, size_t topic_len, con
 
 /* --- life cycle ------------------------------------------------------------ */
 
+int manager_status_line(Manager *m, char *buf, size_t size) {
+        int n;
+
+        if (m->state == MANAGER_STOPPING)
+                n = snprintf(buf, size, "Stopping: committing %zu changes",
+                             (m->inflight ? m->inflight->n_changes : 0) + (m->open ? m->open->n_changes : 0));
+        else if (!m->tree)
+                n = snprintf(buf, size, "%s",
+                             m->db_connected || !m->grace_over ? "Loading tasks from PostgreSQL"
+                                                               : "Waiting for PostgreSQL");
+        else
+                n = snprintf(buf, size,
+                             "%zu tasks (%zu open); %" PRIu64 " commits, largest %" PRIu64 " changes%s",
+                             task_tree_size(m->tree), task_tree_open_count(m->tree), m->commits,
+                             m->largest_batch, m->db_connected ? "" : "; PostgreSQL unreachable");
+        return n < 0 ? -EINVAL : n;
+}
+
 static void manager_update_status(Manager *m, bool force) {
         usec_t now = now_usec(CLOCK_MONOTONIC);
+        char line[256];
 
         if (!force && now < m->last_status + STATUS_INTERVAL_USEC)
                 return;
         m->last_status = now;
-
-        if (m->state == MANAGER_STOPPING)
-                daemon_notify_status("Stopping: committing %zu changes",
-                                     (m->inflight ? m->inflight->n_changes : 0) +
-                                             (m->open ? m->open->n_changes : 0));
-        else if (!m->tree)
-                daemon_notify_status("%s", m->db_connected || !m->grace_over
-                                                   ? "Loading tasks from PostgreSQL"
-                                                   : "Waiting for PostgreSQL");
-        else
-                daemon_notify_status("%zu tasks (%zu open); %" PRIu64 " commits, largest %" PRIu64
-                                     " changes%s",
-                                     task_tree_size(m->tree), task_tree_open_count(m->tree),
-                                     m->commits, m->largest_batch,
-                                     m->db_connected ? "" : "; PostgreSQL unreachable");
+        (void) manager_status_line(m, line, sizeof line);
+        daemon_notify_status("%s", line);
 }
 
 static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -764,15 +744,11 @@ static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        Manager *m = userdata;
-
+void manager_begin_shutdown(Manager *m) {
         if (m->state == MANAGER_STOPPING)
-                return 0;
-        log_info("Stopping");
-        daemon_notify_stopping();
+                return;
         m->state = MANAGER_STOPPING;
-        fail_deferred(m, "callcenter-taskd is shutting down");
+        refuse_waiting(m, "callcenter-taskd is shutting down");
 
         /* Commit what was accepted before exiting: those callers wait for
          * their replies. */
@@ -781,10 +757,14 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
                                           STOP_TIMEOUT_USEC, 0, on_stop_timeout, m);
         manager_update_status(m, true);
         manager_check_stopped(m);
-        return 0;
 }
 
-int manager_new(Manager **ret, const TaskdConfig *config, bool user) {
+void manager_set_sink(Manager *m, const ManagerSink *sink, void *userdata) {
+        m->sink = sink;
+        m->sink_userdata = sink ? userdata : NULL;
+}
+
+int manager_new(Manager **ret, sd_event *e, const TaskdConfig *config) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
 
@@ -797,26 +777,9 @@ int manager_new(Manager **ret, const TaskdConfig *config, bool user) {
         if (!m)
                 return log_oom();
         m->config = config;
-        m->user = user;
+        m->event = sd_event_ref(e);
         m->state = MANAGER_LOADING;
         m->away_ratelimit = (RateLimit) { .interval_usec = 10 * USEC_PER_SEC, .burst = 1 };
-
-        r = sd_event_default(&m->event);
-        if (r < 0)
-                return log_error_errno(r, "Failed to allocate the event loop: %m");
-
-        r = daemon_bus_open(user, &m->bus);
-        if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s bus: %m", user ? "session" : "system");
-        r = bus_register_errors();
-        if (r < 0)
-                return log_error_errno(r, "Failed to register the D-Bus error names: %m");
-        r = bus_attach_event(m->bus, m->event);
-        if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the loop: %m");
-        r = bus_tasks_register(m, m->bus);
-        if (r < 0)
-                return log_error_errno(r, "Failed to register %s: %m", CC_TASKS_PATH);
 
         /* Lower priority than the bus: flush after the queued requests. */
         r = sd_event_add_defer(m->event, &m->flush_source, on_flush, m);
@@ -858,14 +821,13 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
-        /* Callers still waiting learn that their change is not confirmed. */
+        /* Whoever waits learns that the change is not confirmed. The sink
+         * is not told anything any more: its owner may be half gone. */
+        m->sink = NULL;
         if (m->inflight)
-                batch_fail_replies(m->inflight, "callcenter-taskd stopped before the change was committed");
+                batch_run_hooks(m->inflight, -ESHUTDOWN, "callcenter-taskd stopped before the change was committed");
         if (m->open)
-                batch_fail_replies(m->open, "callcenter-taskd stopped before the change was committed");
-        fail_deferred(m, "callcenter-taskd is shutting down");
-        if (m->bus)
-                (void) sd_bus_flush(m->bus);
+                batch_run_hooks(m->open, -ESHUTDOWN, "callcenter-taskd stopped before the change was committed");
 
         m->subscriber = event_subscriber_free(m->subscriber);
         if (m->publisher) {
@@ -881,45 +843,41 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < m->n_missed; i++)
                 free(m->missed[i]);
         free(m->missed);
-        free(m->deferred);
         task_tree_free(m->tree);
 
         sd_event_source_unref(m->flush_source);
         sd_event_source_unref(m->grace_source);
         sd_event_source_unref(m->stop_source);
         sd_event_source_unref(m->reload_source);
-        sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
         free(m);
         return NULL;
 }
 
-int manager_run(Manager *m) {
+int manager_wait_loaded(Manager *m) {
         int r;
 
-        r = daemon_setup_signals(m->event, on_term, NULL, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up signal handling: %m");
-        /* The name last: once we own it, calls arrive (and are kept until
-         * the tree is loaded). A taken name ends the loop with -EEXIST. */
-        r = bus_request_name(m->bus, CC_TASKS_SERVICE, NULL, NULL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to request %s: %m", CC_TASKS_SERVICE);
-
         manager_update_status(m, true);
-        r = sd_event_loop(m->event);
-        if (r < 0)
-                return log_error_errno(r, "Stopped: %m");
-        log_info("Stopped");
+        /* The loop runs meanwhile: the link connects, migrates and loads on
+         * it, and calls arriving on the bus are kept until the tree is
+         * there. */
+        while (!m->serving) {
+                int state;
+
+                r = sd_event_run(m->event, UINT64_MAX);
+                if (r < 0)
+                        return log_error_errno(r, "Event loop failed while loading the tasks: %m");
+                state = sd_event_get_state(m->event);
+                if (state == SD_EVENT_FINISHED || state == SD_EVENT_EXITING) {
+                        int code = 0;
+
+                        /* An error exit (the bus name is taken, the bus
+                         * went away) is the caller's error too. */
+                        (void) sd_event_get_exit_code(m->event, &code);
+                        return code < 0 ? code : -ECANCELED;
+                }
+        }
         return 0;
-}
-
-sd_event *manager_get_event(Manager *m) {
-        return m->event;
-}
-
-sd_bus *manager_get_bus(Manager *m) {
-        return m->bus;
 }
 
 TaskTree *manager_get_tree(Manager *m) {

@@ -16,14 +16,15 @@ set -u
 
 ROUTERD=$top_builddir/daemons/routerd/callcenter-routerd
 need_cmds dbus-daemon busctl python3
-need_built "$ROUTERD"
+SUBSCRIBER=$top_builddir/tests/integration/router-subscriber
+need_built "$ROUTERD" "$SUBSCRIBER"
 
 T=$(scratch_dir)
-routerd_pid= client_pid= monitor_pid=
+routerd_pid= client_pid= monitor_pid= subscriber_pid=
 cleanup() {
         [ -n "${DBUS_PID:-}" ] && kill -CONT "$DBUS_PID" 2>/dev/null
         # shellcheck disable=SC2086 # unquoted: the empty ones go
-        test_cleanup "$T" $client_pid $monitor_pid $routerd_pid
+        test_cleanup "$T" $client_pid $monitor_pid $subscriber_pid $routerd_pid
 }
 trap cleanup EXIT
 
@@ -37,6 +38,11 @@ routerd_start "$T/routerd.conf" "$T/routerd.log"
 busctl --user monitor --match="type='signal',sender='org.callcenter.Router1',member='CallStateChanged'" \
         >"$T/monitor.txt" 2>&1 &
 monitor_pid=$!
+# Signals go out only while a client is subscribed: this one is, and reads
+# them as they come (dbus-daemon is stopped below, so it stalls too).
+"$SUBSCRIBER" >"$T/subscriber.txt" 2>&1 &
+subscriber_pid=$!
+wait_for 10 grep -qxm1 subscribed "$T/subscriber.txt" || bail_out "router-subscriber did not subscribe"
 sleep 0.5
 
 # PAIRS call/hangup pairs in one write; replies counted while the bus is

@@ -31,12 +31,13 @@ EVENTD=$top_builddir/daemons/eventd/callcenter-eventd
 EVENT_SUB=$top_builddir/tests/integration/event-sub
 EVENT_PUB=$top_builddir/tests/integration/event-pub
 need_cmds dbus-daemon busctl python3
-need_built "$ROUTERD"
+SUBSCRIBER=$top_builddir/tests/integration/router-subscriber
+need_built "$ROUTERD" "$SUBSCRIBER"
 
 T=$(scratch_dir)
-routerd_pid='' monitor_pid='' eventd_pid='' sub_pid='' slow_pid='' notify_pid=''
+routerd_pid='' monitor_pid='' subscriber_pid='' eventd_pid='' sub_pid='' slow_pid='' notify_pid=''
 # shellcheck disable=SC2086 # unquoted: the empty ones go
-cleanup() { test_cleanup "$T" $routerd_pid $monitor_pid $sub_pid $eventd_pid $slow_pid $notify_pid; }
+cleanup() { test_cleanup "$T" $routerd_pid $monitor_pid $subscriber_pid $sub_pid $eventd_pid $slow_pid $notify_pid; }
 trap cleanup EXIT
 
 dbus_start "$T" || bail_out "cannot start dbus-daemon"
@@ -76,6 +77,10 @@ fi
 start_routerd
 "${B[@]}" monitor --match="type='signal',sender='org.callcenter.Router1'" >"$T/monitor.txt" 2>&1 &
 monitor_pid=$!
+# The per-call signals go out only to a subscriber (Router1.Subscribe()).
+"$SUBSCRIBER" >"$T/subscriber.txt" 2>&1 &
+subscriber_pid=$!
+wait_for 10 grep -qx subscribed "$T/subscriber.txt" || bail_out "router-subscriber did not subscribe" "$T/subscriber.txt"
 sleep 0.3
 
 wire() { python3 "$WIRE" "$PORT" send "$@"; }
@@ -271,7 +276,8 @@ done
 ok 0 "GetStats has the queue figures"
 
 sleep 0.3
-kill "$monitor_pid" 2>/dev/null; wait "$monitor_pid" 2>/dev/null; monitor_pid=
+kill "$monitor_pid" "$subscriber_pid" 2>/dev/null; wait "$monitor_pid" "$subscriber_pid" 2>/dev/null
+monitor_pid='' subscriber_pid=''
 check "CallStateChanged signals" -- grep -q "Member=CallStateChanged" "$T/monitor.txt"
 check "OperatorStateChanged signals" -- grep -q "Member=OperatorStateChanged" "$T/monitor.txt"
 check "PropertiesChanged and InterfacesAdded/Removed" -- bash -c 'grep -q "Member=PropertiesChanged" "$1" && grep -q "Member=InterfacesAdded" "$1" && grep -q "Member=InterfacesRemoved" "$1"' _ "$T/monitor.txt"
@@ -291,7 +297,8 @@ check "SIGTERM: exit status 0" -- routerd_stop
 notify_listen "$T/notify" "$T/notify.txt"
 NOTIFY_SOCKET=$T/notify start_routerd
 printf '{"command":"call","id":"n1"}\n' | wire >/dev/null
-sleep 0.6
+# STATUS= is coalesced (250 ms): wait for the one that counts n1.
+wait_for 10 grep -q '^STATUS=0 calls queued, 1/2' "$T/notify.txt"
 check "sd_notify: READY=1" -- grep -q '^READY=1' "$T/notify.txt"
 check "sd_notify: STATUS= one-line summary" -- grep -q '^STATUS=0 calls queued, 1/2 operators available, [0-9]* connections\?$' "$T/notify.txt"
 routerd_stop

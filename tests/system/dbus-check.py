@@ -7,7 +7,8 @@
       own the name; root and group callcenter may send it anything; everyone
       else may only read: Introspectable, Peer, Properties.Get/GetAll,
       ObjectManager.GetManagedObjects and exactly the methods of XML named
-      List* or Get* (GetStats included). Prints one line per problem.
+      List* or Get* (GetStats included), plus Subscribe/Unsubscribe (a
+      subscription only asks for signals). Prints one line per problem.
 
   dbus-check.py activation SERVICEFILE UNITDIR
       The system activation file names a SystemdService= that exists in
@@ -35,7 +36,7 @@ READ_MEMBERS = {
 
 
 def is_reader_method(name):
-    return name.startswith("List") or name.startswith("Get")
+    return name.startswith("List") or name.startswith("Get") or name in ("Subscribe", "Unsubscribe")
 
 
 def xml_interfaces(root):

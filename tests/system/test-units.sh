@@ -69,6 +69,8 @@ done
 unit_has "$top_builddir/systemd/callcenter-routerd.service" BusName=org.callcenter.Router1 &&
         unit_has "$top_builddir/systemd/callcenter-taskd.service" BusName=org.callcenter.Tasks1
 ok $? "BusName= of routerd and taskd"
+grep -qE '^StateDirectory=callcenter-eventd$' "$top_builddir/systemd/callcenter-eventd.service"
+ok $? "eventd has StateDirectory= (\$STATE_DIRECTORY, its archive spill file)"
 unit_has "$top_srcdir/systemd/callcenter-routerd.socket" ListenStream=127.0.0.1:5678 &&
         unit_has "$top_srcdir/systemd/callcenter-eventd.socket" ListenStream=127.0.0.1:5556
 ok $? "socket units listen on 127.0.0.1:5678 (router) and 127.0.0.1:5556 (events)"

@@ -49,18 +49,26 @@ static const DaemonInfo info = {
         .parse_option = parse_extra,
 };
 
+/*
+ * argv after the program name; what daemon_parse_argv() returns; on 0 the
+ * config path, --user, and what reached parse_extra() (level 0 = not set);
+ * err, when set, a piece of the one line on stderr.
+ */
 static const struct {
         const char *argv[5];
         int r;
         const char *config;
         bool user;
+        int level;
+        bool flag;
+        const char *err;
 } cases[] = {
         { { NULL }, 0, NULL, false },
         { { "--config=/etc/x.conf" }, 0, "/etc/x.conf", false },
         { { "--config", "/etc/y.conf", "--user" }, 0, "/etc/y.conf", true },
         { { "--user" }, 0, NULL, true },
-        { { "--level=3", "--flag" }, 0, NULL, false },
-        { { "--level", "4" }, 0, NULL, false },
+        { { "--level=3", "--flag" }, 0, NULL, false, 3, true },
+        { { "--level", "4" }, 0, NULL, false, 4 },
         { { "--help" }, 1, NULL, false },
         { { "-h" }, 1, NULL, false },
         { { "--version" }, 1, NULL, false },
@@ -77,6 +85,32 @@ static const struct {
         { { "--level=bad" }, -EINVAL, NULL, false },
         { { "--flag=1" }, -EINVAL, NULL, false },
         { { "--dump-config", "--nope" }, -EINVAL, NULL, false },
+        /* Left to right: --help acts at once, a mistake before it wins. */
+        { { "--help", "--nope" }, 1, NULL, false },
+        { { "--nope", "--help" }, -EINVAL, NULL, false, .err = "unknown option '--nope'" },
+        { { "--help", "positional" }, 1, NULL, false },
+        { { "positional", "--help" }, -EINVAL, NULL, false, .err = "unexpected argument 'positional'" },
+        { { "--dump-config", "--help" }, 1, NULL, false },
+        /* The last --config wins; a separate value is taken verbatim. */
+        { { "--config=/a", "--config=/b" }, 0, "/b", false },
+        { { "--config", "--user" }, 0, "--user", false },
+        { { "--user", "--level=5", "--config", "/c" }, 0, "/c", true, 5 },
+        /* getopt_long's unambiguous prefixes. */
+        { { "--us" }, 0, NULL, true },
+        { { "--conf=/z", "--fl" }, 0, "/z", false, 0, true },
+        /* No positional arguments, not even after "--". */
+        { { "--config=/x", "--" }, -EINVAL, NULL, false, .err = "unexpected argument '--'" },
+        { { "--user", "--", "extra" }, -EINVAL, NULL, false, .err = "unexpected argument '--'" },
+        { { "-" }, -EINVAL, NULL, false, .err = "unexpected argument '-'" },
+        { { "--user", "x" }, -EINVAL, NULL, false, .err = "unexpected argument 'x'" },
+        /* Messages name the option as written in --help. */
+        { { "--help=1" }, -EINVAL, NULL, false, .err = "option --help takes no argument" },
+        { { "--version=2" }, -EINVAL, NULL, false, .err = "option --version takes no argument" },
+        { { "--dump-config=x" }, -EINVAL, NULL, false, .err = "option --dump-config takes no argument" },
+        { { "--user", "--config" }, -EINVAL, NULL, false, .err = "option --config needs an argument" },
+        { { "--level" }, -EINVAL, NULL, false, .err = "option --level needs an argument" },
+        { { "--USER" }, -EINVAL, NULL, false, .err = "unknown option '--USER'" },
+        { { "-u" }, -EINVAL, NULL, false, .err = "unknown option '-u'" },
 };
 
 static char out_path[] = "/tmp/test-daemon-out-XXXXXX";
@@ -165,6 +199,8 @@ int main(void) {
                 if (cases[i].r == 0) {
                         is_str(args.config_path, cases[i].config, "argv '%s' config path", desc);
                         is_int(args.user, cases[i].user, "argv '%s' user", desc);
+                        is_int(extra_level, cases[i].level ? cases[i].level : -1, "argv '%s' level", desc);
+                        is_int(extra_flag, cases[i].flag, "argv '%s' flag", desc);
                 } else {
                         is_str(args.config_path, "untouched", "argv '%s' leaves *ret alone", desc);
                 }
@@ -174,6 +210,8 @@ int main(void) {
                            (int) strcspn(err, "\n"), err);
                 else
                         is_str(err, "", "argv '%s' prints nothing on stderr", desc);
+                if (cases[i].err)
+                        ok(strstr(err, cases[i].err) != NULL, "argv '%s' says \"%s\"", desc, cases[i].err);
         }
 
         {

@@ -95,7 +95,7 @@ int main(void) {
         body = NULL;
         json_object_put(TAKE_PTR(parsed));
 
-        e = (Envelope) { .seq = 1, .time = T, .source = "router", .host = NULL, .type = "x" };
+        e = (Envelope) { .seq = 1, .time = T, .source = "router", .host = NULL, .type = "x.y" };
         is_int(envelope_format(&e, &body, NULL), 0, "NULL host formats as empty");
         ok(body && strstr(body, "\"host\":\"\""), "NULL host is \"\"");
         free(body);
@@ -111,6 +111,12 @@ int main(void) {
         is_int(envelope_format(&e, &body, NULL), -EINVAL, "type with a space refused");
         e.type = "";
         is_int(envelope_format(&e, &body, NULL), -EINVAL, "empty type refused");
+        e.type = "x";
+        is_int(envelope_format(&e, &body, NULL), -EINVAL, "type of one part refused");
+        e.type = "a.b.c";
+        is_int(envelope_format(&e, &body, NULL), -EINVAL, "type of three parts refused");
+        e.type = ".";
+        is_int(envelope_format(&e, &body, NULL), -EINVAL, "type of empty parts refused");
         e.type = "call.x";
         {
                 struct json_object *arr = json_object_new_array();

@@ -2,12 +2,14 @@
 /* eventd's envelope checker (daemons/eventd/scan.c): tables of accepted and
  * refused envelopes, plus agreement with libshared's envelope_format(). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelope.h"
+#include "json-util.h"
 #include "cleanup.h"
 #include "daemons/eventd/scan.h"
-#include "envelope.h"
 #include "tap.h"
 #include "time-util.h"
 
@@ -123,6 +125,15 @@ static void test_invalid(void) {
                 { "router.call.ringin", ENV("1", GOOD_TIME, REST), "topic of another type" },
                 { "router.call.ringing.", ENV("1", GOOD_TIME, REST), "topic with extra byte" },
                 { "", ENV("1", GOOD_TIME, REST), "empty topic" },
+                /* The contract is <source>.<entity>.<verb>: a type of one
+                 * part, an empty part, or more than two parts is refused,
+                 * even when topic and envelope agree. */
+                { "probe.x", ENV("1", GOOD_TIME, "\"source\":\"probe\",\"host\":\"h\",\"type\":\"x\",\"data\":{}"), "type of one part (probe.x)" },
+                { "probe..", ENV("1", GOOD_TIME, "\"source\":\"probe\",\"host\":\"h\",\"type\":\".\",\"data\":{}"), "type of empty parts (probe..)" },
+                { "probe.a.", ENV("1", GOOD_TIME, "\"source\":\"probe\",\"host\":\"h\",\"type\":\"a.\",\"data\":{}"), "empty verb (probe.a.)" },
+                { "probe..b", ENV("1", GOOD_TIME, "\"source\":\"probe\",\"host\":\"h\",\"type\":\".b\",\"data\":{}"), "empty entity (probe..b)" },
+                { "probe.a.b.c.d.e", ENV("1", GOOD_TIME, "\"source\":\"probe\",\"host\":\"h\",\"type\":\"a.b.c.d.e\",\"data\":{}"), "type of five parts (probe.a.b.c.d.e)" },
+                { "probe.a.b.c", ENV("1", GOOD_TIME, "\"source\":\"probe\",\"host\":\"h\",\"type\":\"a.b.c\",\"data\":{}"), "type of three parts" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -133,20 +144,42 @@ static void test_invalid(void) {
         }
 }
 
-static void test_depth(void) {
-        char body[1024], *p = body;
-        const char *reason = NULL;
-        int r;
+/* body: an envelope whose data holds n - 2 nested arrays, so that n
+ * containers nest in all (the envelope itself counting as 1). */
+static char *nested(unsigned n) {
+        char *body = malloc(256 + 2 * n), *p = body;
 
-        /* data plus 70 nested arrays: deeper than SCAN_DEPTH_MAX. */
+        if (!body)
+                return NULL;
         p = stpcpy(p, "{\"seq\":1,\"time\":\"" GOOD_TIME "\",\"source\":\"router\",\"host\":\"h\",\"type\":\"call.ringing\",\"data\":{\"x\":");
-        for (int i = 0; i < 70; i++)
+        for (unsigned i = 2; i < n; i++)
                 *p++ = '[';
-        for (int i = 0; i < 70; i++)
+        p = stpcpy(p, "1");
+        for (unsigned i = 2; i < n; i++)
                 *p++ = ']';
-        p = stpcpy(p, "}}");
-        r = check("router.call.ringing", body, NULL, &reason);
-        ok(r == -EBADMSG, "refuses nesting deeper than %d (%s)", SCAN_DEPTH_MAX, reason ? reason : "");
+        (void) stpcpy(p, "}}");
+        return body;
+}
+
+/* One nesting limit: whatever the hub archives, callcenterctl events (which
+ * reads with envelope_parse()) reads back, and the other way round. */
+static void test_depth(void) {
+        static const unsigned depths[] = { 2, 10, JSON_DEPTH_MAX - 1, JSON_DEPTH_MAX, JSON_DEPTH_MAX + 1, 40, 64, 65, 70 };
+
+        for (size_t i = 0; i < ELEMENTSOF(depths); i++) {
+                _cleanup_(freep) char *body = nested(depths[i]);
+                _cleanup_(json_object_putp) struct json_object *o = NULL;
+                const char *reason = NULL;
+                bool expect = depths[i] <= JSON_DEPTH_MAX;
+                Envelope back;
+                int r, p;
+
+                r = check("router.call.ringing", body, NULL, &reason);
+                p = envelope_parse(body, strlen(body), &back, &o);
+                ok((r == 0) == expect, "scan_envelope %s %u levels (limit %d)%s%s", expect ? "accepts" : "refuses",
+                   depths[i], JSON_DEPTH_MAX, reason ? ": " : "", reason ? reason : "");
+                ok((p == 0) == (r == 0), "envelope_parse agrees at %u levels (%d, %d)", depths[i], r, p);
+        }
 }
 
 static void test_envelope_format(void) {
