@@ -60,7 +60,10 @@ const char ctl_router_list_help[] =
 const char ctl_router_operator_help[] =
         "  operator add OP                               add an operator (last in order)\n"
         "  operator rm OP                                remove an idle or ringing operator\n"
-        "  operator status OP available|paused|offline   whether OP is offered calls\n";
+        "  operator status OP available|paused|offline   whether OP is offered calls\n"
+        "  operator queues OP [QUEUE...]                 the queues OP serves (none: every\n"
+        "                                                queue); kept across restarts, wins\n"
+        "                                                over [router] queues\n";
 
 /* ---- arguments ---------------------------------------------------------- */
 
@@ -1393,6 +1396,64 @@ int verb_router_stats(Ctl *ctl, const CtlCommand *cmd, int argc, char **argv) {
 
 /* ---- operator administration ------------------------------------------------------ */
 
+/* "operator queues OP QUEUE...": SetOperatorQueues(s, as). An empty list
+ * is every queue. With -o json: {"operator": OP, "queues": [...]}. */
+static int operator_queues(Ctl *ctl, const CtlCommand *cmd, const char *op, int n, char **queues) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        sd_bus *bus;
+        int r;
+
+        for (int i = 0; i < n; i++) {
+                if (!router_id_is_valid(queues[i]))
+                        return ctl_usage_error(ctl, cmd,
+                                               "invalid queue '%s': 1 to %d printable characters without blanks",
+                                               queues[i], ROUTER_ID_MAX);
+                for (int j = 0; j < i; j++)
+                        if (strcmp(queues[i], queues[j]) == 0)
+                                return ctl_usage_error(ctl, cmd, "queue '%s' given twice", queues[i]);
+        }
+
+        r = ctl_get_bus(ctl, &bus);
+        if (r < 0)
+                return CTL_EXIT_REFUSED;
+        r = sd_bus_message_new_method_call(bus, &m, CC_ROUTER_SERVICE, CC_ROUTER_PATH, CC_ROUTER_INTERFACE,
+                                           "SetOperatorQueues");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", op);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, queues);
+        if (r < 0)
+                return ctl_error("cannot build the SetOperatorQueues call: %s", strerror(-r));
+        r = sd_bus_call(bus, m, 0, &error, &reply);
+        if (r < 0)
+                return report_bus_error(ctl, "SetOperatorQueues", &error, r);
+
+        if (ctl->output == CTL_OUTPUT_JSON) {
+                _cleanup_(json_object_putp) struct json_object *o = json_object_new_object();
+                struct json_object *a;
+
+                if (!o || json_object_object_add(o, "operator", json_object_new_string(op)) < 0)
+                        return finish_output(-ENOMEM);
+                a = json_object_new_array();
+                if (!a || json_object_object_add(o, "queues", a) < 0) {
+                        json_object_put(a);
+                        return finish_output(-ENOMEM);
+                }
+                for (int i = 0; i < n; i++)
+                        if (json_object_array_add(a, json_object_new_string(queues[i])) < 0)
+                                return finish_output(-ENOMEM);
+                return finish_output(ctl_print_json(o));
+        }
+        printf("Operator %s serves ", op);
+        if (n == 0)
+                printf("every queue\n");
+        else
+                for (int i = 0; i < n; i++)
+                        printf("%s%s", queues[i], i + 1 < n ? " " : "\n");
+        return finish_output(ctl_output_error());
+}
+
 int verb_router_operator(Ctl *ctl, const CtlCommand *cmd, int argc, char **argv) {
         const char *sub, *op;
         int idx, r;
@@ -1400,7 +1461,7 @@ int verb_router_operator(Ctl *ctl, const CtlCommand *cmd, int argc, char **argv)
         idx = ctl_parse_options(ctl, cmd, argc, argv, NULL, NULL, NULL, NULL);
         CTL_PARSE_OR_RETURN(idx);
         if (idx >= argc)
-                return ctl_usage_error(ctl, cmd, "missing subcommand: add, rm or status");
+                return ctl_usage_error(ctl, cmd, "missing subcommand: add, rm, status or queues");
         sub = argv[idx];
         if (idx + 1 >= argc)
                 return ctl_usage_error(ctl, cmd, "missing operator");
@@ -1444,5 +1505,8 @@ int verb_router_operator(Ctl *ctl, const CtlCommand *cmd, int argc, char **argv)
                 return finish_output(ctl_output_error());
         }
 
-        return ctl_usage_error(ctl, cmd, "unknown subcommand '%s': expected add, rm or status", sub);
+        if (strcmp(sub, "queues") == 0)
+                return operator_queues(ctl, cmd, op, argc - idx - 2, argv + idx + 2);
+
+        return ctl_usage_error(ctl, cmd, "unknown subcommand '%s': expected add, rm, status or queues", sub);
 }

@@ -1631,6 +1631,21 @@ int acd_queue_get_stats(const AcdState *a, const char *queue, usec_t now, AcdQue
         return 0;
 }
 
+int acd_queue_add_counters(AcdState *a, const char *queue, const AcdQueueCounters *c) {
+        AcdQueue *q = queue_find(a, queue);
+
+        if (!q)
+                return -ENXIO;
+        q->received += c->received;
+        q->answered += c->answered;
+        q->answered_within += c->answered_within;
+        q->abandoned += c->abandoned;
+        q->rejected += c->rejected;
+        q->ignored += c->ignored;
+        q->total_wait = usec_add(q->total_wait, c->total_wait);
+        return 0;
+}
+
 /* ---- recovery ---- */
 
 int acd_restore_call(AcdState *a, const AcdCallRestore *r, usec_t now, AcdEvents *out) {

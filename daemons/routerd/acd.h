@@ -420,6 +420,20 @@ typedef struct AcdQueueStats {
 /* Statistics of queue (NULL = default) at now. Returns 0 or -ENXIO. */
 int acd_queue_get_stats(const AcdState *a, const char *queue, usec_t now, AcdQueueStats *ret);
 
+/* The counters behind a queue's statistics (AcdQueueStats's fields of the
+ * same names; the rates and the average are derived from them). */
+typedef struct AcdQueueCounters {
+        uint64_t received, answered, answered_within, abandoned, rejected, ignored;
+        usec_t total_wait;
+} AcdQueueCounters;
+
+/*
+ * Add c to queue's counters (NULL = default): the statistics of calls
+ * routed before a restart, rebuilt from the call records. Returns 0 or
+ * -ENXIO.
+ */
+int acd_queue_add_counters(AcdState *a, const char *queue, const AcdQueueCounters *c);
+
 /*
  * Crash recovery. The store rebuilds the state in this order:
  *   1. acd_add_queue() and acd_add_operator() with each operator's status

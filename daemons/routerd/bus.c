@@ -293,6 +293,49 @@ static int method_set_operator_status(sd_bus_message *msg, void *userdata, sd_bu
         return reply_after_commit(m, msg, NULL, NULL, NULL);
 }
 
+/*
+ * SetOperatorQueues(s operator, as queues): the queues the operator serves
+ * from now on, kept in PostgreSQL; an empty array is every queue. A name
+ * that is no queue of [router] queues (or "default") is InvalidArgument,
+ * and the message names it.
+ */
+static int method_set_operator_queues(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(strv_freep) char **queues = NULL;
+        Manager *m = userdata;
+        AcdOperatorInfo info;
+        const char *id;
+        int r;
+
+        r = read_id(msg, m, error, "operator", &id);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_strv(msg, &queues);
+        if (r < 0)
+                return r;
+        /* The operator first: NoSuchOperator whatever the list says. */
+        if (acd_get_operator(m->acd, id, &info) < 0)
+                return map_acd_error(error, -ENOENT, true, id, NULL);
+        for (size_t i = 0; queues && queues[i]; i++) {
+                AcdQueueStats st;
+
+                if (!acd_id_is_valid(queues[i]) ||
+                    acd_queue_get_stats(m->acd, queues[i], now_realtime(), &st) < 0)
+                        return bus_error_setf(error, CC_ERROR_INVALID_ARGUMENT, "No such queue \"%s\"", queues[i]);
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(queues[i], queues[j]) == 0)
+                                return bus_error_setf(error, CC_ERROR_INVALID_ARGUMENT,
+                                                      "Queue \"%s\" is named twice", queues[i]);
+        }
+
+        r = manager_set_operator_queues(m, id, queues ? (const char *const *) queues : (const char *const[]) { NULL });
+        if (r == -ENXIO || r == -EINVAL)
+                return bus_error_setf(error, CC_ERROR_INVALID_ARGUMENT, "Invalid queue list for operator %s", id);
+        if (r < 0)
+                return map_acd_error(error, r, true, id, "The queues cannot be changed now");
+        /* "Kept in PostgreSQL": the reply waits for the commit. */
+        return reply_after_commit(m, msg, NULL, NULL, NULL);
+}
+
 /* The List* replies are built in full before sending: the ACD's snapshot
  * strings are only valid until its next change, and nothing runs in
  * between here. */
@@ -615,6 +658,8 @@ static const sd_bus_vtable router_vtable[] = {
                                  method_remove_operator, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("SetOperatorStatus", "ss", SD_BUS_PARAM(operator) SD_BUS_PARAM(status),
                                  NULL,, method_set_operator_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SetOperatorQueues", "sas", SD_BUS_PARAM(operator) SD_BUS_PARAM(queues),
+                                 NULL,, method_set_operator_queues, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListOperators", NULL,, "a(sss)", SD_BUS_PARAM(operators),
                                  method_list_operators, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListCalls", NULL,, "a(ssst)", SD_BUS_PARAM(calls),

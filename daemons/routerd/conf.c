@@ -27,7 +27,7 @@ const ConfigItem router_config_items[] = {
           .help = "Operators at first start, in configured order (later the database's set wins; a reload adds those never seen)." },
         { .key = "queues", .type = CONFIG_STRV, .offset = offsetof(RouterConfig, queues),
           .def = "",
-          .help = "Named queues, words NAME[/STRATEGY]:OP[,OP...] (\"sales:A,B support/round-robin:B\"); operators in none serve \"default\"." },
+          .help = "Named queues, words NAME[/STRATEGY]:OP[,OP...] (\"sales:A,B support/round-robin:B\"); operators in none serve \"default\". Queues set at run time (SetOperatorQueues) win, across restarts and reloads." },
         { .key = "strategy", .type = CONFIG_ENUM, .offset = offsetof(RouterConfig, strategy),
           .def = "longest-idle", .names = acd_strategy_names,
           .help = "How the operator for a call is chosen (default queue, and named queues without their own)." },

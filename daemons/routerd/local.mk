@@ -43,13 +43,17 @@ endif
 routerd_core_sources += \
 	daemons/routerd/conf.c daemons/routerd/conf.h \
 	daemons/routerd/idmap.c daemons/routerd/idmap.h \
+	daemons/routerd/record.c daemons/routerd/record.h \
 	daemons/routerd/store.c daemons/routerd/store.h \
 	daemons/routerd/server.c daemons/routerd/server.h \
 	daemons/routerd/bus.c daemons/routerd/bus.h \
 	daemons/routerd/manager.c daemons/routerd/manager.h
 
-check_PROGRAMS += tests/unit/test-router-conf
-TESTS += tests/unit/test-router-conf
+check_PROGRAMS += tests/unit/test-router-conf tests/unit/test-record
+TESTS += tests/unit/test-router-conf tests/unit/test-record
+tests_unit_test_record_SOURCES = tests/unit/test-record.c tests/tap.h
+tests_unit_test_record_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_unit_test_record_LDADD = daemons/routerd/librouterd-core.la $(SHARED_LIBS)
 tests_unit_test_router_conf_SOURCES = tests/unit/test-router-conf.c tests/tap.h
 tests_unit_test_router_conf_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_unit_test_router_conf_LDADD = daemons/routerd/librouterd-core.la $(SHARED_LIBS)
@@ -73,7 +77,8 @@ routerd_integration_tests = \
 	tests/integration/test-router-reload.sh \
 	tests/integration/test-router-bad-ids.sh \
 	tests/integration/test-router-queue-full.sh \
-	tests/integration/test-router-fdlimit.sh
+	tests/integration/test-router-fdlimit.sh \
+	tests/integration/test-router-queues.sh
 TESTS += $(routerd_integration_tests)
 EXTRA_DIST += $(routerd_integration_tests) tests/integration/router-wire.py tests/integration/idle-conns.py \
 	dbus/org.callcenter.Router1.xml

@@ -461,6 +461,62 @@ static const char *const *configured_queues_of(Manager *m, const char *id) {
         return idmap_get(m->configured_queues, id);
 }
 
+/* Defined with the reload, below. */
+static bool config_has_queue(const RouterConfig *c, const char *name);
+static void format_queue_list(const char *const *l, char *buf, size_t size);
+
+/*
+ * The queues to give an operator whose queues were set at run time (set,
+ * empty = every queue), as far as configuration c has them: a new list in
+ * *ret, NULL when none is left (the default queue alone, as for an
+ * operator in no queue). The ACD's queues are read in creation order, so
+ * "every queue" lists them as they were created. Returns 0 or -ENOMEM.
+ */
+static int set_queues_resolve(Manager *m, const RouterConfig *c, char *const *set, char ***ret) {
+        _cleanup_(strv_freep) char **l = NULL;
+        size_t n = 0, nq = acd_queue_count(m->acd), ns = strv_length_safe(set);
+
+        l = calloc((ns > nq ? ns : nq) + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        if (!set[0]) {
+                for (size_t i = 0; i < nq; i++)
+                        if (config_has_queue(c, acd_queue_name(m->acd, i)) &&
+                            !(l[n++] = strdup(acd_queue_name(m->acd, i))))
+                                return -ENOMEM;
+        } else
+                for (char *const *q = set; *q; q++)
+                        if (config_has_queue(c, *q) && !(l[n++] = strdup(*q)))
+                                return -ENOMEM;
+        *ret = n > 0 ? TAKE_PTR(l) : NULL;
+        return 0;
+}
+
+static void set_queues_forget(Manager *m, const char *id) {
+        strv_free(idmap_get(m->set_queues, id));
+        (void) idmap_remove(m->set_queues, id);
+}
+
+/* Keep queues (copied) as operator id's run-time setting. */
+static int set_queues_keep(Manager *m, const char *id, const char *const *queues) {
+        size_t n = strv_length_safe((char *const *) queues);
+        char **l, **old;
+
+        l = calloc(n + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(l[i] = strdup(queues[i])))
+                        return strv_free(l), -ENOMEM;
+        old = idmap_get(m->set_queues, id);
+        if (idmap_put(m->set_queues, id, l) < 0) {
+                strv_free(l);
+                return -ENOMEM;
+        }
+        strv_free(old);
+        return 0;
+}
+
 int manager_add_operator(Manager *m, const char *id, const char *const *queues, AcdOperatorStatus status) {
         int r;
 
@@ -485,6 +541,8 @@ int manager_remove_operator(Manager *m, const char *id) {
         if (r < 0)
                 return r;
         store_operator_removed(m->store, id);
+        /* Added again, it starts from the configuration's queues. */
+        set_queues_forget(m, id);
         /* Not brought back by a reload of [router] operators. */
         if (idmap_put(m->removed_operators, id, m) < 0)
                 (void) log_oom();
@@ -497,6 +555,40 @@ int manager_remove_operator(Manager *m, const char *id) {
 int manager_set_status(Manager *m, const char *id, AcdOperatorStatus status) {
         begin(m);
         return finish(m, acd_set_status(m->acd, id, status, now_realtime(), &m->events));
+}
+
+int manager_set_operator_queues(Manager *m, const char *id, const char *const *queues) {
+        _cleanup_(strv_freep) char **use = NULL;
+        AcdOperatorInfo info;
+        char list[256];
+        int r;
+
+        if (acd_get_operator(m->acd, id, &info) < 0)
+                return -ENOENT;
+        for (size_t i = 0; queues[i]; i++) {
+                if (!acd_id_is_valid(queues[i]) || !config_has_queue(&m->config->router, queues[i]))
+                        return -ENXIO;
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(queues[i], queues[j]) == 0)
+                                return -EINVAL;
+        }
+        r = set_queues_resolve(m, &m->config->router, (char *const *) queues, &use);
+        if (r < 0)
+                return r;
+
+        begin(m);
+        r = acd_set_operator_queues(m->acd, id, (const char *const *) use, now_realtime(), &m->events);
+        if (r < 0)
+                return r;
+        /* The ACD has it: what is left cannot fail but for memory, and
+         * then the setting is only lost at the next restart (logged). */
+        if (set_queues_keep(m, id, queues) < 0)
+                (void) log_oom();
+        (void) store_operator_set_queues(m->store, id, queues, true);
+        format_queue_list(queues[0] ? queues : NULL, list, sizeof list);
+        log_notice("Operator %s: queues set to %s.", id, queues[0] ? list : "every queue");
+        dispatch(m, 0, false);
+        return 0;
 }
 
 const char *manager_events_ringing_operator(const Manager *m, const char *call) {
@@ -596,10 +688,19 @@ static void restore_operator(Manager *m, const StoreOperatorRow *o, usec_t now) 
         const char *const *use;
         int r;
 
-        /* The configuration decides the queues of the operators it places
-         * in queues; operators added at run time keep their stored ones. */
-        use = configured_queues_of(m, o->id);
-        if (!use) {
+        /* Queues set at run time win; else the configuration decides the
+         * queues of the operators it places in queues; operators added at
+         * run time keep their stored ones. */
+        if (o->queues_set) {
+                if (set_queues_keep(m, o->id, (const char *const *) o->queues) < 0 ||
+                    set_queues_resolve(m, &m->config->router, o->queues, &queues) < 0) {
+                        (void) log_oom();
+                        return;
+                }
+                use = (const char *const *) queues;
+        } else
+                use = configured_queues_of(m, o->id);
+        if (!use && !o->queues_set) {
                 queues = existing_queues(m, o->queues);
                 if (!queues) {
                         (void) log_oom();
@@ -651,6 +752,14 @@ static void restore_state(Manager *m, const StoreSnapshot *snap) {
         for (char **o = m->config->router.operators; o && *o; o++)
                 if (!snapshot_has_operator(snap, *o))
                         (void) add_configured_operator(m, *o, now);
+
+        /* The statistics of the calls routed before, per queue (the live
+         * calls count as received when they are restored below). */
+        for (size_t i = 0; snap && i < snap->n_queue_counts; i++)
+                if (acd_queue_add_counters(m->acd, snap->queue_counts[i].queue,
+                                           &snap->queue_counts[i].counts) < 0)
+                        log_debug("Queue %s is no longer configured, not restoring its statistics.",
+                                  snap->queue_counts[i].queue);
 
         /* 2. Live calls in arrival order: answered ones bind their
          * operator, queued and ringing ones take their place. */
@@ -725,7 +834,7 @@ int manager_load_state(Manager *m, usec_t timeout) {
                 return 0;
         }
 
-        r = store_load(m->store, on_loaded, m);
+        r = store_load(m->store, acd_get_config(m->acd)->service_level, on_loaded, m);
         if (r < 0)
                 return log_error_errno(r, "Could not queue the read of the router state: %m");
 
@@ -1029,7 +1138,9 @@ static void reload_memberships(Manager *m, IdMap *old_map, const RouterConfig *c
         }
         for (size_t i = 0; i < n_ops; i++) {
                 _cleanup_(freep) const char **have = NULL, **keep = NULL;
+                _cleanup_(strv_freep) char **resolved = NULL;
                 const char *const *want;
+                char **set;
                 AcdOperatorInfo info;
                 size_t n = 0;
 
@@ -1039,8 +1150,17 @@ static void reload_memberships(Manager *m, IdMap *old_map, const RouterConfig *c
                         (void) log_oom();
                         continue;
                 }
-                want = configured_queues_of(m, ops[i].id);
-                if (!want && !idmap_get(old_map, ops[i].id)) {
+                /* Queues set at run time stay, as far as c has them. */
+                set = idmap_get(m->set_queues, ops[i].id);
+                if (set) {
+                        if (set_queues_resolve(m, c, set, &resolved) < 0) {
+                                (void) log_oom();
+                                continue;
+                        }
+                        want = (const char *const *) resolved;
+                } else
+                        want = configured_queues_of(m, ops[i].id);
+                if (!set && !want && !idmap_get(old_map, ops[i].id)) {
                         while (have[n])
                                 n++;
                         keep = calloc(n + 1, sizeof(char *));
@@ -1071,8 +1191,13 @@ static void reload_memberships(Manager *m, IdMap *old_map, const RouterConfig *c
                 } else
                         want = have;
 
-                if (rewrite && acd_get_operator(m->acd, ops[i].id, &info) >= 0)
+                if (rewrite && acd_get_operator(m->acd, ops[i].id, &info) >= 0) {
                         (void) store_operator_added(m->store, ops[i].id, want, info.status);
+                        /* store_operator_added() starts without a setting. */
+                        if (set)
+                                (void) store_operator_set_queues(m->store, ops[i].id,
+                                                                 (const char *const *) set, true);
+                }
         }
 }
 
@@ -1217,6 +1342,9 @@ int manager_new(Manager **ret, sd_event *e, RouterdConfig *c, bool user_bus) {
         r = setup_queues(m);
         if (r < 0)
                 return r;
+        r = idmap_new(&m->set_queues);
+        if (r < 0)
+                return log_oom();
         r = idmap_new(&m->removed_operators);
         if (r < 0)
                 return log_oom();
@@ -1358,6 +1486,7 @@ Manager *manager_free(Manager *m) {
                 (void) zmq_ctx_term(m->zmq_context);
         queue_map_free(m->configured_queues);
         idmap_free(m->removed_operators);
+        queue_map_free(m->set_queues);
         sd_event_source_disable_unref(m->deadline_timer);
         sd_event_source_disable_unref(m->status_timer);
         sd_event_source_disable_unref(m->trim_timer);

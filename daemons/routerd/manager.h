@@ -57,6 +57,12 @@ typedef struct Manager {
          * (char **), for operators the configuration places in queues. */
         IdMap *configured_queues;
 
+        /* Queues set at run time (SetOperatorQueues, or stored so before
+         * the last start): operator id -> NULL-terminated list (char **),
+         * empty = every queue. They win over configured_queues, at a
+         * restart and at a reload. */
+        IdMap *set_queues;
+
         /* Operators a supervisor removed (here or, per the database, before
          * the last start): a reload does not bring them back from [router]
          * operators. Values unused. */
@@ -156,6 +162,17 @@ int manager_hangup(Manager *m, const char *id);
 int manager_add_operator(Manager *m, const char *id, const char *const *queues, AcdOperatorStatus status);
 int manager_remove_operator(Manager *m, const char *id);
 int manager_set_status(Manager *m, const char *id, AcdOperatorStatus status);
+
+/*
+ * Make operator id serve exactly the queues in the NULL-terminated list
+ * queues (each an existing queue, none twice), or every queue when the list
+ * is empty, and keep that in PostgreSQL: the setting then wins over
+ * [router] queues for this operator, after a restart and across reloads
+ * ("every queue" follows the queues a reload adds or removes). Removing
+ * the operator drops it. Returns 0, -ENOENT (no such operator), -ENXIO (no
+ * such queue), -EINVAL (a name twice), -ENOMEM.
+ */
+int manager_set_operator_queues(Manager *m, const char *id, const char *const *queues);
 
 /*
  * Apply a newly loaded configuration (SIGHUP; next is valid, as

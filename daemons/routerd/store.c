@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "daemons/routerd/idmap.h"
+#include "daemons/routerd/record.h"
 #include "daemons/routerd/store.h"
 #include "libshared/cleanup.h"
 #include "libshared/daemon.h"
@@ -22,49 +23,6 @@
 /* A rough size of one rendered call row, to turn buffer_bytes into a bound
  * on ended records held in memory. */
 #define STORE_ROW_ESTIMATE 320
-
-typedef enum RecordState {
-        RECORD_QUEUED,
-        RECORD_RINGING,
-        RECORD_ANSWERED,
-        RECORD_FINISHED,
-        RECORD_MISSED,
-        _RECORD_STATE_MAX,
-} RecordState;
-
-static const char *const record_state_names[_RECORD_STATE_MAX] = {
-        [RECORD_QUEUED] = "queued",
-        [RECORD_RINGING] = "ringing",
-        [RECORD_ANSWERED] = "answered",
-        [RECORD_FINISHED] = "finished",
-        [RECORD_MISSED] = "missed",
-};
-
-typedef struct CallRecord {
-        uint64_t seq;
-        char id[ACD_ID_MAX + 1];
-        char queue[ACD_ID_MAX + 1];
-        char operator[ACD_ID_MAX + 1];
-        RecordState state;
-        usec_t arrived, rang, answered, ended, waited; /* USEC_INFINITY = NULL */
-        unsigned offers, rejects, ignores;
-        bool live;
-        bool dirty;
-} CallRecord;
-
-typedef struct OperatorRecord {
-        char id[ACD_ID_MAX + 1];
-        char *queues;                /* space-separated */
-        int64_t position;
-        AcdOperatorStatus status;
-        bool removed;
-        bool dirty;
-} OperatorRecord;
-
-typedef struct QueueRecord {
-        char *name;
-        AcdStrategy strategy;
-} QueueRecord;
 
 struct Store {
         sd_event *event;
@@ -98,76 +56,13 @@ struct Store {
         bool loading;
         StoreLoadHandler load_cb;
         void *load_userdata;
+        StoreSnapshot load_snap;     /* filled by the load's jobs in turn */
+        size_t load_step, load_steps;
+        int load_error;
 
         RateLimit drop_ratelimit;
         StoreStats stats;
 };
-
-/* --- SQL text helpers ----------------------------------------------------- */
-
-static int buf_reserve(char **buf, size_t *len, size_t *alloc, size_t more) {
-        if (*len + more + 1 > *alloc) {
-                size_t n = *alloc ? *alloc : 256;
-                char *b;
-
-                while (n < *len + more + 1)
-                        n *= 2;
-                b = realloc(*buf, n);
-                if (!b)
-                        return -ENOMEM;
-                *buf = b;
-                *alloc = n;
-        }
-        return 0;
-}
-
-static int buf_append(char **buf, size_t *len, size_t *alloc, const char *s) {
-        size_t n = strlen(s);
-
-        if (buf_reserve(buf, len, alloc, n) < 0)
-                return -ENOMEM;
-        memcpy(*buf + *len, s, n + 1);
-        *len += n;
-        return 0;
-}
-
-static int buf_printf(char **buf, size_t *len, size_t *alloc, const char *fmt, ...) _printf_(4, 5);
-static int buf_printf(char **buf, size_t *len, size_t *alloc, const char *fmt, ...) {
-        va_list ap;
-        int n;
-
-        va_start(ap, fmt);
-        n = vsnprintf(NULL, 0, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-                return -EINVAL;
-        if (buf_reserve(buf, len, alloc, (size_t) n) < 0)
-                return -ENOMEM;
-        va_start(ap, fmt);
-        (void) vsnprintf(*buf + *len, (size_t) n + 1, fmt, ap);
-        va_end(ap);
-        *len += (size_t) n;
-        return 0;
-}
-
-int store_sql_quote(char **buf, size_t *len, size_t *alloc, const char *s) {
-        size_t n = strlen(s);
-
-        /* E'' literals mean the same whatever standard_conforming_strings
-         * says; ids are printable ASCII, so only \ and ' need escaping. */
-        if (buf_reserve(buf, len, alloc, 2 * n + 3) < 0)
-                return -ENOMEM;
-        (*buf)[(*len)++] = 'E';
-        (*buf)[(*len)++] = '\'';
-        for (; *s; s++) {
-                if (*s == '\\' || *s == '\'')
-                        (*buf)[(*len)++] = *s;
-                (*buf)[(*len)++] = *s;
-        }
-        (*buf)[(*len)++] = '\'';
-        (*buf)[*len] = '\0';
-        return 0;
-}
 
 /* --- records -------------------------------------------------------------- */
 
@@ -253,9 +148,10 @@ static void copy_id(char dst[static ACD_ID_MAX + 1], const char *src) {
         dst[n] = '\0';
 }
 
-/* Fold one outcome record into the call's record. A call's record is
- * keyed by its seq, not its id: an id can come back after the call ended,
- * possibly within one flush window, and both records must be written. */
+/* Fold one outcome record into the call's record (record_call_fold()). A
+ * call's record is keyed by its seq, not its id: an id can come back after
+ * the call ended, possibly within one flush window, and both records must
+ * be written. */
 static void apply_one(Store *s, const AcdEvent *e) {
         CallRecord *c;
 
@@ -272,18 +168,12 @@ static void apply_one(Store *s, const AcdEvent *e) {
         }
 
         if (e->kind == ACD_EVENT_RECEIVED) {
-                c = calloc(1, sizeof *c);
+                c = malloc(sizeof *c);
                 if (!c) {
                         (void) log_oom();
                         return;
                 }
-                c->seq = s->next_seq++;
-                copy_id(c->id, e->call);
-                copy_id(c->queue, e->queue);
-                c->state = RECORD_QUEUED;
-                c->arrived = e->time;
-                c->rang = c->answered = c->ended = c->waited = USEC_INFINITY;
-                c->live = true;
+                record_call_init(c, s->next_seq++, e);
                 if (idmap_put(s->live_calls, c->id, c) < 0) {
                         free(c);
                         (void) log_oom();
@@ -299,44 +189,10 @@ static void apply_one(Store *s, const AcdEvent *e) {
                           acd_event_kind_to_string(e->kind));
                 return;
         }
-
-        switch (e->kind) {
-        case ACD_EVENT_RINGING:
-                c->state = RECORD_RINGING;
-                copy_id(c->operator, e->operator);
-                if (c->rang == USEC_INFINITY)
-                        c->rang = e->time;
-                c->offers++;
-                break;
-        case ACD_EVENT_QUEUED:
-                c->state = RECORD_QUEUED;
-                break;
-        case ACD_EVENT_ANSWERED:
-                c->state = RECORD_ANSWERED;
-                copy_id(c->operator, e->operator);
-                c->answered = e->time;
-                c->waited = e->waited;
-                break;
-        case ACD_EVENT_REJECTED:
-                c->rejects++;
-                break;
-        case ACD_EVENT_IGNORED:
-                c->ignores++;
-                break;
-        case ACD_EVENT_FINISHED:
-        case ACD_EVENT_MISSED:
-                c->state = e->kind == ACD_EVENT_FINISHED ? RECORD_FINISHED : RECORD_MISSED;
-                if (e->operator[0])
-                        copy_id(c->operator, e->operator);
-                c->ended = e->time;
-                if (e->kind == ACD_EVENT_MISSED || c->waited == USEC_INFINITY)
-                        c->waited = e->waited;
+        if (record_call_fold(c, e))
                 call_end(s, c);
-                return;
-        default:
-                return;
-        }
-        (void) mark_call_dirty(s, c);
+        else
+                (void) mark_call_dirty(s, c);
 }
 
 void store_apply_events(Store *s, const AcdEvents *ev, size_t from) {
@@ -347,28 +203,29 @@ void store_apply_events(Store *s, const AcdEvents *ev, size_t from) {
         schedule_flush(s);
 }
 
-static char *strv_join_words(const char *const *l) {
-        size_t len = 0, alloc = 0;
-        char *buf = NULL;
+static char **queues_dup(const char *const *l) {
+        static const char *const default_only[] = { ACD_DEFAULT_QUEUE, NULL };
+        size_t n = 0;
+        char **d;
 
-        if (!l || !*l)
-                return strdup(ACD_DEFAULT_QUEUE);
-        for (; *l; l++)
-                if ((len > 0 && buf_append(&buf, &len, &alloc, " ") < 0) ||
-                    buf_append(&buf, &len, &alloc, *l) < 0) {
-                        free(buf);
-                        return NULL;
-                }
-        return buf;
+        if (!l)
+                l = default_only;
+        while (l[n])
+                n++;
+        d = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; d && i < n; i++)
+                if (!(d[i] = strdup(l[i])))
+                        return strv_free(d);
+        return d;
 }
 
 int store_operator_added(Store *s, const char *id, const char *const *queues, AcdOperatorStatus status) {
         OperatorRecord *o;
-        char *q;
+        char **q;
 
         if (!store_enabled(s))
                 return 0;
-        q = strv_join_words(queues);
+        q = queues_dup(queues);
         if (!q)
                 return log_oom();
 
@@ -376,22 +233,46 @@ int store_operator_added(Store *s, const char *id, const char *const *queues, Ac
         if (!o) {
                 o = calloc(1, sizeof *o);
                 if (!o) {
-                        free(q);
+                        strv_free(q);
                         return log_oom();
                 }
                 copy_id(o->id, id);
                 if (idmap_put(s->operators, o->id, o) < 0) {
                         free(o);
-                        free(q);
+                        strv_free(q);
                         return log_oom();
                 }
         }
-        /* A (re-)added operator goes to the end of the configured order. */
-        free(o->queues);
+        /* A (re-)added operator goes to the end of the configured order,
+         * with no queues set at run time. */
+        strv_free(o->queues);
         o->queues = q;
+        o->queues_set = false;
         o->position = s->next_position++;
         o->status = status;
         o->removed = false;
+        (void) mark_operator_dirty(s, o);
+        schedule_flush(s);
+        return 0;
+}
+
+int store_operator_set_queues(Store *s, const char *id, const char *const *queues, bool queues_set) {
+        static const char *const none[] = { NULL };
+        OperatorRecord *o;
+        char **q;
+
+        if (!store_enabled(s))
+                return 0;
+        o = idmap_get(s->operators, id);
+        if (!o || o->removed)
+                return -ENOENT;
+        /* Set at run time, an empty list (every queue) is kept as such. */
+        q = queues_dup(queues_set && !queues ? none : queues);
+        if (!q)
+                return log_oom();
+        strv_free(o->queues);
+        o->queues = q;
+        o->queues_set = queues_set;
         (void) mark_operator_dirty(s, o);
         schedule_flush(s);
         return 0;
@@ -464,153 +345,30 @@ void store_call_abandon(Store *s, const char *id, usec_t now) {
         c = call_get(s, id);
         if (!c)
                 return;
-        c->state = RECORD_MISSED;
-        c->ended = now;
-        c->waited = now > c->arrived ? now - c->arrived : 0;
+        record_call_abandon(c, now);
         call_end(s, c);
         schedule_flush(s);
 }
 
 /* --- flushing ------------------------------------------------------------- */
 
-/* COPY text rows of the call tables go through db_copy_escape()/_append();
- * numbers are formatted by hand (no vsnprintf(): this runs for every
- * changed call, thousands of times a second under load). */
-static int copy_u64(char **buf, size_t *len, size_t *alloc, uint64_t v) {
-        char digits[20], *p = digits + sizeof digits;
-
-        do {
-                *--p = (char) ('0' + v % 10);
-                v /= 10;
-        } while (v > 0);
-        return db_copy_append(buf, len, alloc, p, (size_t) (digits + sizeof digits - p));
-}
-
-static int copy_text(char **buf, size_t *len, size_t *alloc, const char *s) {
-        /* "" is SQL NULL, as in the INSERT text before (no operator yet). */
-        if (!s || !*s)
-                return db_copy_escape(buf, len, alloc, NULL, 0);
-        return db_copy_escape(buf, len, alloc, s, strlen(s));
-}
-
-/* A time as an RFC 3339 literal with microseconds: exact, unlike
- * to_timestamp() on a double, so that the arrival order read back at a
- * restart is the order we had. */
-static int copy_time(char **buf, size_t *len, size_t *alloc, usec_t t) {
-        char ts[RFC3339_MAX];
-
-        if (t == USEC_INFINITY)
-                return db_copy_escape(buf, len, alloc, NULL, 0);
-        return copy_text(buf, len, alloc, format_timestamp_rfc3339(ts, t));
-}
-
-/* One COPY row of the staging table, columns in STORE_CALL_COLUMNS order. */
-static int render_call(char **buf, size_t *len, size_t *alloc, const CallRecord *c) {
-        int r;
-
-#define TAB() (r >= 0 ? (r = db_copy_append(buf, len, alloc, "\t", 1)) : r)
-        r = copy_u64(buf, len, alloc, c->seq);
-        if (TAB() >= 0)
-                r = copy_text(buf, len, alloc, c->id);
-        if (TAB() >= 0)
-                r = copy_text(buf, len, alloc, c->queue[0] ? c->queue : ACD_DEFAULT_QUEUE);
-        if (TAB() >= 0)
-                r = copy_text(buf, len, alloc, record_state_names[c->state]);
-        if (TAB() >= 0)
-                r = copy_text(buf, len, alloc, c->operator);
-        if (TAB() >= 0)
-                r = copy_time(buf, len, alloc, c->arrived);
-        if (TAB() >= 0)
-                r = copy_time(buf, len, alloc, c->rang);
-        if (TAB() >= 0)
-                r = copy_time(buf, len, alloc, c->answered);
-        if (TAB() >= 0)
-                r = copy_time(buf, len, alloc, c->ended);
-        if (TAB() >= 0)
-                r = copy_text(buf, len, alloc,
-                              c->live ? NULL : c->state == RECORD_FINISHED ? "finished" : "missed");
-        if (TAB() >= 0) {
-                if (c->waited == USEC_INFINITY)
-                        r = db_copy_escape(buf, len, alloc, NULL, 0);
-                else {
-                        /* interval input takes "<n> microseconds": exact */
-                        r = copy_u64(buf, len, alloc, c->waited);
-                        if (r >= 0)
-                                r = db_copy_append(buf, len, alloc, " microseconds", 13);
-                }
-        }
-        if (TAB() >= 0)
-                r = copy_u64(buf, len, alloc, c->offers);
-        if (TAB() >= 0)
-                r = copy_u64(buf, len, alloc, c->rejects);
-        if (TAB() >= 0)
-                r = copy_u64(buf, len, alloc, c->ignores);
-        if (r >= 0)
-                r = db_copy_append(buf, len, alloc, "\n", 1);
-#undef TAB
-        return r;
-}
-
-static int render_operator(char **buf, size_t *len, size_t *alloc, const OperatorRecord *o) {
-        int r;
-
-        r = buf_append(buf, len, alloc, "(");
-        if (r >= 0)
-                r = store_sql_quote(buf, len, alloc, o->id);
-        if (r >= 0)
-                r = buf_printf(buf, len, alloc, ",%" PRId64 ",'%s',", o->position,
-                               acd_operator_status_to_string(o->status));
-        if (r >= 0)
-                r = store_sql_quote(buf, len, alloc, o->queues ? o->queues : ACD_DEFAULT_QUEUE);
-        if (r >= 0)
-                r = buf_printf(buf, len, alloc, ",%s,now())", o->removed ? "true" : "false");
-        return r;
-}
-
-/* Render the dirty set: *ret_sql the upserts of queues and operators
- * (rare; NULL when there are none), *ret_copy the COPY text rows of the
- * calls (NULL when there are none). flush() sends them as one job, which
- * PostgreSQL runs as one transaction: a batch lands whole or not at all. */
-static int render_batch(Store *s, char **ret_sql, char **ret_copy, size_t *ret_copy_len, size_t *ret_rows) {
-        _cleanup_(freep) char *buf = NULL, *copy = NULL;
-        size_t len = 0, alloc = 0, copy_len = 0, copy_alloc = 0, rows = 0;
+/*
+ * Render the dirty set: the two JSON parameters of record_upsert_sql
+ * (*ret_queues, *ret_operators; both NULL when no queue or operator
+ * changed: rare) and the COPY text rows of the calls (*ret_copy, NULL when
+ * there are none). flush() sends them as (at most) two jobs, in that order.
+ */
+static int render_batch(Store *s, char **ret_queues, char **ret_operators, char **ret_copy,
+                        size_t *ret_copy_len, size_t *ret_rows) {
+        _cleanup_(freep) char *queues = NULL, *operators = NULL, *copy = NULL;
+        size_t copy_len = 0, copy_alloc = 0;
         int r = 0;
 
-        if (s->n_dirty_queues > 0) {
-                r = buf_append(&buf, &len, &alloc, "INSERT INTO router_queues (name, strategy) VALUES ");
-                for (size_t i = 0; r >= 0 && i < s->n_dirty_queues; i++) {
-                        if (i > 0)
-                                r = buf_append(&buf, &len, &alloc, ",");
-                        if (r >= 0)
-                                r = buf_append(&buf, &len, &alloc, "(");
-                        if (r >= 0)
-                                r = store_sql_quote(&buf, &len, &alloc, s->dirty_queues[i].name);
-                        if (r >= 0)
-                                r = buf_printf(&buf, &len, &alloc, ",'%s')",
-                                               acd_strategy_to_string(s->dirty_queues[i].strategy));
-                }
-                if (r >= 0)
-                        r = buf_append(&buf, &len, &alloc,
-                                       " ON CONFLICT (name) DO UPDATE SET strategy = EXCLUDED.strategy,"
-                                       " updated = now();\n");
-                rows += s->n_dirty_queues;
-        }
-
-        if (r >= 0 && s->n_dirty_operators > 0) {
-                r = buf_append(&buf, &len, &alloc,
-                               "INSERT INTO router_operators (id, position, status, queues, removed, updated) VALUES ");
-                for (size_t i = 0; r >= 0 && i < s->n_dirty_operators; i++) {
-                        if (i > 0)
-                                r = buf_append(&buf, &len, &alloc, ",");
-                        if (r >= 0)
-                                r = render_operator(&buf, &len, &alloc, s->dirty_operators[i]);
-                }
-                if (r >= 0)
-                        r = buf_append(&buf, &len, &alloc,
-                                       " ON CONFLICT (id) DO UPDATE SET position = EXCLUDED.position,"
-                                       " status = EXCLUDED.status, queues = EXCLUDED.queues,"
-                                       " removed = EXCLUDED.removed, updated = EXCLUDED.updated;\n");
-                rows += s->n_dirty_operators;
+        if (s->n_dirty_queues > 0 || s->n_dirty_operators > 0) {
+                r = record_render_upsert(s->dirty_queues, s->n_dirty_queues, s->dirty_operators,
+                                         s->n_dirty_operators, &queues, &operators);
+                if (r < 0)
+                        return r;
         }
 
         /* The calls go as COPY data (see flush()). One row per record: the
@@ -618,15 +376,15 @@ static int render_batch(Store *s, char **ret_sql, char **ret_copy, size_t *ret_c
          * requires within one statement, and in its latest state (a call
          * placed and ended within one batch is one ended row). */
         for (size_t i = 0; r >= 0 && i < s->n_dirty_calls; i++)
-                r = render_call(&copy, &copy_len, &copy_alloc, s->dirty_calls[i]);
-        rows += s->n_dirty_calls;
+                r = record_call_render(&copy, &copy_len, &copy_alloc, s->dirty_calls[i]);
         if (r < 0)
                 return r;
 
-        *ret_sql = TAKE_PTR(buf);
+        *ret_queues = TAKE_PTR(queues);
+        *ret_operators = TAKE_PTR(operators);
         *ret_copy = TAKE_PTR(copy);
         *ret_copy_len = copy_len;
-        *ret_rows = rows;
+        *ret_rows = s->n_dirty_queues + s->n_dirty_operators + s->n_dirty_calls;
         return 0;
 }
 
@@ -654,6 +412,19 @@ static bool have_dirty(const Store *s) {
 }
 
 static int flush(Store *s, bool force);
+
+/* The first job of a batch that also has calls: the batch is done with
+ * its second (on_flush_done()); a failure here is counted and logged. */
+static void on_upsert_done(DbLink *l, int error, PGresult *result, void *userdata) {
+        Store *s = userdata;
+
+        if (error < 0) {
+                s->stats.failed++;
+                if (error != -ECANCELED)
+                        log_warning_errno(error, "Writing router operators and queues to PostgreSQL failed, "
+                                          "continuing: %m");
+        }
+}
 
 static void on_flush_done(DbLink *l, int error, PGresult *result, void *userdata) {
         Store *s = userdata;
@@ -696,57 +467,58 @@ static void on_flush_done(DbLink *l, int error, PGresult *result, void *userdata
  * the records, so the text rows are parsed exactly as an INSERT would parse
  * them; the CHECK constraints apply at the merge.
  */
-#define STORE_CALL_COLUMNS \
-        "seq, call, queue, state, operator, arrived, rang, answered, ended, outcome, waited, offers, rejects, ignores"
-
 static const char store_stage_sql[] =
         "CREATE TEMP TABLE IF NOT EXISTS router_calls_stage (LIKE router_call_records) ON COMMIT DELETE ROWS";
 
-static const char store_copy_sql[] = "COPY router_calls_stage (" STORE_CALL_COLUMNS ") FROM STDIN";
+static const char store_copy_sql[] = "COPY router_calls_stage (" RECORD_CALL_COLUMNS ") FROM STDIN";
 
 static const char store_merge_sql[] =
-        "INSERT INTO router_call_records (" STORE_CALL_COLUMNS ")"
-        " SELECT " STORE_CALL_COLUMNS " FROM router_calls_stage WHERE ended IS NOT NULL"
+        "INSERT INTO router_call_records (" RECORD_CALL_COLUMNS ")"
+        " SELECT " RECORD_CALL_COLUMNS " FROM router_calls_stage WHERE ended IS NOT NULL"
         " ON CONFLICT (seq) DO NOTHING;\n"
         "DELETE FROM router_live_calls WHERE seq = ANY (ARRAY("
         "SELECT seq FROM router_calls_stage WHERE ended IS NOT NULL));\n"
-        "INSERT INTO router_live_calls (" STORE_CALL_COLUMNS ")"
-        " SELECT " STORE_CALL_COLUMNS " FROM router_calls_stage WHERE ended IS NULL"
+        "INSERT INTO router_live_calls (" RECORD_CALL_COLUMNS ")"
+        " SELECT " RECORD_CALL_COLUMNS " FROM router_calls_stage WHERE ended IS NULL"
         " ON CONFLICT (seq) DO UPDATE SET state = EXCLUDED.state,"
         " operator = EXCLUDED.operator, rang = EXCLUDED.rang,"
         " answered = EXCLUDED.answered, waited = EXCLUDED.waited, offers = EXCLUDED.offers,"
         " rejects = EXCLUDED.rejects, ignores = EXCLUDED.ignores";
 
 static int flush(Store *s, bool force) {
-        _cleanup_(freep) char *sql = NULL, *pre = NULL;
+        _cleanup_(freep) char *queues = NULL, *operators = NULL;
         char *copy = NULL;
         size_t copy_len = 0, rows = 0;
-        int r;
+        int r = 0;
 
         if (!store_enabled(s) || !have_dirty(s) || s->loading)
                 return 0;
         if (s->submitted > s->done && !force)
                 return 0;
 
-        r = render_batch(s, &sql, &copy, &copy_len, &rows);
+        r = render_batch(s, &queues, &operators, &copy, &copy_len, &rows);
         if (r < 0)
                 return log_oom();
 
-        if (copy) {
-                /* Queues and operators first, as before; they are in the
-                 * same transaction as the calls. */
-                if (asprintf(&pre, "%s%s%s", sql ?: "", sql ? "\n" : "", store_stage_sql) < 0) {
-                        free(copy);
-                        return log_oom();
-                }
+        /* Queues and operators first: one statement with parameters. The
+         * link runs jobs in submission order, so the calls follow it, and
+         * the batch is done when its last job is (on_flush_done()). */
+        if (queues) {
+                const char *params[] = { queues, operators };
+
+                r = db_link_exec_params(s->db, record_upsert_sql, 2, params,
+                                        copy ? on_upsert_done : on_flush_done, s);
+        }
+        if (r >= 0 && copy) {
                 /* The link takes copy over whatever it returns. */
-                r = db_link_copy(s->db, pre, store_copy_sql, copy, copy_len, store_merge_sql,
-                                 on_flush_done, s);
-        } else
-                r = db_link_exec(s->db, sql, on_flush_done, s);
+                r = db_link_copy(s->db, store_stage_sql, store_copy_sql, TAKE_PTR(copy), copy_len,
+                                 store_merge_sql, on_flush_done, s);
+        }
+        free(copy);
         if (r < 0) {
                 /* -ENOBUFS: the link's buffer is full. The dirty set keeps
-                 * the current state, so nothing is lost: try again later. */
+                 * the current state, so nothing is lost: try again later
+                 * (an upsert already queued is idempotent). */
                 log_debug_errno(r, "Could not queue a flush of %zu rows, retrying: %m", rows);
                 schedule_retry(s);
                 return r;
@@ -811,277 +583,262 @@ int store_drain(Store *s, usec_t timeout) {
 /* --- loading -------------------------------------------------------------- */
 
 /*
- * One query, so that one job brings everything: kind 'o' rows are operators
- * in position order, 'c' rows live calls in arrival order (seq breaks ties),
- * and one 's' row the next record number and position. Times come back as
- * integer microseconds; column f is "ANSWERED RANG", each "-" when NULL.
+ * The start reads four results, one job each, in this order (the link
+ * runs them in submission order, and nothing is written while loading, so
+ * they see one state): the operators in position order, the live calls in
+ * arrival order (seq breaks ties), each queue's statistics counters, and
+ * the next record number and position. Every value has its own column,
+ * times as integer microseconds, an operator's queues as a JSON array.
  */
 #define USEC_OF(col) "((extract(epoch FROM " col ") * 1000000)::bigint)"
-static const char store_load_sql[] =
-        "SELECT kind, a, b, c, d, e, f FROM ("
-        " SELECT 1 AS ord, position AS k1, 0::bigint AS k2, 'o' AS kind, id AS a, status AS b,"
-        "  queues AS c, removed::text AS d, position::text AS e, NULL::text AS f FROM router_operators"
-        " UNION ALL"
-        " SELECT 2, " USEC_OF("arrived") ", seq, 'c', call, queue, state, operator,"
-        "  " USEC_OF("arrived") "::text || ' ' || seq::text || ' ' || offers || ' ' || rejects || ' ' || ignores,"
-        "  coalesce(" USEC_OF("answered") "::text, '-') || ' ' || coalesce(" USEC_OF("rang") "::text, '-')"
-        "  FROM router_live_calls"
-        " UNION ALL"
-        " SELECT 3, 0, 0, 's', (SELECT coalesce(greatest((SELECT max(seq) FROM router_call_records),"
-        "   (SELECT max(seq) FROM router_live_calls)), 0) + 1)::text,"
-        "  (SELECT coalesce(max(position), 0) + 1 FROM router_operators)::text, NULL, NULL, NULL, NULL"
-        ") x ORDER BY ord, k1, k2";
+static const char store_load_operators_sql[] =
+        "SELECT id, status, to_json(queues)::text, removed, position, queues_set"
+        " FROM router_operators ORDER BY position";
+static const char store_load_calls_sql[] =
+        "SELECT call, queue, state, operator, " USEC_OF("arrived") ", seq, offers, rejects, ignores, "
+        USEC_OF("answered") ", " USEC_OF("rang") " FROM router_live_calls ORDER BY arrived, seq";
+/* The ACD's counters (acd.c), from the records: ended calls were received
+ * (live ones count again as they are restored), answered calls (live or
+ * ended) answered, within $1 microseconds or not, missed ones abandoned.
+ * The rates and the average are derived by the ACD, as for live calls. */
+static const char store_load_counts_sql[] =
+        "SELECT queue, count(*) FILTER (WHERE ended IS NOT NULL),"
+        " count(*) FILTER (WHERE answered IS NOT NULL),"
+        " count(*) FILTER (WHERE answered IS NOT NULL AND " USEC_OF("waited") " <= $1::bigint),"
+        " count(*) FILTER (WHERE outcome = 'missed'),"
+        " coalesce(sum(rejects), 0), coalesce(sum(ignores), 0),"
+        " coalesce(sum(" USEC_OF("waited") ") FILTER (WHERE answered IS NOT NULL), 0)"
+        " FROM router_calls GROUP BY queue ORDER BY queue";
+static const char store_load_next_sql[] =
+        "SELECT coalesce(greatest((SELECT max(seq) FROM router_call_records),"
+        " (SELECT max(seq) FROM router_live_calls)), 0) + 1,"
+        " (SELECT coalesce(max(position), 0) + 1 FROM router_operators)";
 
 void store_snapshot_done(StoreSnapshot *s) {
         if (!s)
                 return;
-        for (size_t i = 0; i < s->n_operators; i++) {
-                free(s->operators[i].id);
-                strv_free(s->operators[i].queues);
-        }
+        for (size_t i = 0; i < s->n_operators; i++)
+                store_operator_row_done(&s->operators[i]);
         free(s->operators);
-        for (size_t i = 0; i < s->n_calls; i++) {
-                free(s->calls[i].id);
-                free(s->calls[i].queue);
-                free(s->calls[i].operator);
-        }
+        for (size_t i = 0; i < s->n_calls; i++)
+                store_call_row_done(&s->calls[i]);
         free(s->calls);
+        for (size_t i = 0; i < s->n_queue_counts; i++)
+                free(s->queue_counts[i].queue);
+        free(s->queue_counts);
         *s = (StoreSnapshot) {};
 }
 
-static char **split_words(const char *s) {
-        char **l;
-        size_t n = 0;
-
-        l = calloc(1, sizeof(char *));
-        while (l && *s) {
-                size_t w;
-                char **k;
-
-                s += strspn(s, " ");
-                w = strcspn(s, " ");
-                if (w == 0)
-                        break;
-                k = realloc(l, (n + 2) * sizeof(char *));
-                if (!k)
-                        return strv_free(l);
-                l = k;
-                l[n] = strndup(s, w);
-                if (!l[n])
-                        return strv_free(l);
-                l[++n] = NULL;
-                s += w;
-        }
-        return l;
-}
-
-/* "-" (NULL) gives USEC_INFINITY. */
-static int parse_usec_field(const char *s, uint64_t *ret) {
-        char *end;
-        unsigned long long v;
-
-        if (strcmp(s, "-") == 0) {
-                *ret = USEC_INFINITY;
-                return 0;
-        }
-        if (!*s || *s == '-')
+/* Row i of res as C strings, NULL for SQL NULL (record.h's convention). */
+static int row_values(PGresult *res, int row, int n, const char **v) {
+        if (PQnfields(res) != n)
                 return -EBADMSG;
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno != 0 || *end != '\0')
-                return -EBADMSG;
-        *ret = v;
+        for (int j = 0; j < n; j++)
+                v[j] = PQgetisnull(res, row, j) ? NULL : PQgetvalue(res, row, j);
         return 0;
 }
 
-static int parse_operator_row(PGresult *res, int row, StoreOperatorRow *ret) {
-        const char *id = PQgetvalue(res, row, 1);
-        AcdOperatorStatus status = acd_operator_status_from_string(PQgetvalue(res, row, 2));
-
-        if (!acd_id_is_valid(id) || status < 0)
-                return -EBADMSG;
-        ret->id = strdup(id);
-        ret->queues = split_words(PQgetvalue(res, row, 3));
-        if (!ret->id || !ret->queues)
-                return -ENOMEM;
-        if (!ret->queues[0])
-                return -EBADMSG;
-        ret->status = status;
-        ret->removed = strcmp(PQgetvalue(res, row, 4), "true") == 0;
-        return 0;
-}
-
-/* Parse a live call row and create its record, so that the events of the
- * restore update it. */
-static int parse_call_row(Store *s, PGresult *res, int row, StoreCallRow *ret) {
-        const char *id = PQgetvalue(res, row, 1), *queue = PQgetvalue(res, row, 2);
-        const char *state = PQgetvalue(res, row, 3), *op = PQgetvalue(res, row, 4);
-        unsigned long long arrived, seq;
-        unsigned offers, rejects, ignores;
-        char a[32], g[32];
-        uint64_t answered, rang;
-        CallRecord *c;
-
-        if (!acd_id_is_valid(id) || !acd_id_is_valid(queue))
-                return -EBADMSG;
-        if (sscanf(PQgetvalue(res, row, 5), "%llu %llu %u %u %u", &arrived, &seq, &offers, &rejects,
-                   &ignores) != 5)
-                return -EBADMSG;
-        if (sscanf(PQgetvalue(res, row, 6), "%31s %31s", a, g) != 2 ||
-            parse_usec_field(a, &answered) < 0 || parse_usec_field(g, &rang) < 0)
-                return -EBADMSG;
-
-        ret->state = acd_call_state_from_string(state);
-        if (ret->state < 0)
-                return -EBADMSG;
-        if (ret->state == ACD_CALL_ANSWERED && (answered == USEC_INFINITY || !acd_id_is_valid(op)))
-                return -EBADMSG;
-
-        ret->id = strdup(id);
-        ret->queue = strdup(queue);
-        ret->operator = strdup(ret->state == ACD_CALL_ANSWERED ? op : "");
-        if (!ret->id || !ret->queue || !ret->operator)
-                return -ENOMEM;
-        ret->arrived = arrived;
-        ret->answered = ret->state == ACD_CALL_ANSWERED ? answered : USEC_INFINITY;
-
-        if (idmap_get(s->live_calls, id))
-                /* Two live rows for one id: keep the older; the newer is a
-                 * leftover that cannot be restored. */
-                return -EEXIST;
-
-        c = calloc(1, sizeof *c);
-        if (!c)
-                return -ENOMEM;
-        c->seq = seq;
-        copy_id(c->id, id);
-        copy_id(c->queue, queue);
-        copy_id(c->operator, op);
-        c->state = ret->state == ACD_CALL_ANSWERED ? RECORD_ANSWERED :
-                   ret->state == ACD_CALL_RINGING ? RECORD_RINGING : RECORD_QUEUED;
-        c->arrived = arrived;
-        c->answered = ret->answered;
-        c->rang = rang;
-        c->ended = USEC_INFINITY;
-        c->waited = ret->answered != USEC_INFINITY && ret->answered >= arrived ?
-                    ret->answered - arrived : USEC_INFINITY;
-        c->offers = offers;
-        c->rejects = rejects;
-        c->ignores = ignores;
-        c->live = true;
-        if (idmap_put(s->live_calls, c->id, c) < 0) {
-                free(c);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int parse_load(Store *s, PGresult *res, StoreSnapshot *snap) {
+static int parse_operators(Store *s, PGresult *res, StoreSnapshot *snap) {
         int rows = PQntuples(res), r;
 
-        if (PQnfields(res) != 7)
-                return -EBADMSG;
-
         snap->operators = calloc(rows > 0 ? rows : 1, sizeof(StoreOperatorRow));
-        snap->calls = calloc(rows > 0 ? rows : 1, sizeof(StoreCallRow));
-        if (!snap->operators || !snap->calls)
+        if (!snap->operators)
                 return -ENOMEM;
-
         for (int i = 0; i < rows; i++) {
-                const char *kind = PQgetvalue(res, i, 0);
+                StoreOperatorRow *o = &snap->operators[snap->n_operators];
+                const char *v[6];
+                OperatorRecord *rec;
+                int64_t position;
 
-                if (kind[0] == 'o') {
-                        StoreOperatorRow *o = &snap->operators[snap->n_operators];
-                        OperatorRecord *rec;
+                r = row_values(res, i, 6, v);
+                if (r >= 0)
+                        r = record_parse_operator(v, o, &position);
+                if (r == -EBADMSG) {
+                        log_warning("Ignoring a malformed router_operators row (id \"%s\").",
+                                    PQgetvalue(res, i, 0));
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                snap->n_operators++;
 
-                        r = parse_operator_row(res, i, o);
-                        if (r == -EBADMSG) {
-                                log_warning("Ignoring a malformed router_operators row (id \"%s\").",
-                                            PQgetvalue(res, i, 1));
-                                free(o->id);
-                                strv_free(o->queues);
-                                *o = (StoreOperatorRow) {};
-                                continue;
-                        }
-                        snap->n_operators++;
-                        if (r < 0)
-                                return r;
-
-                        rec = calloc(1, sizeof *rec);
-                        if (!rec)
-                                return -ENOMEM;
-                        copy_id(rec->id, o->id);
-                        rec->queues = strdup(PQgetvalue(res, i, 3));
-                        rec->status = o->status;
-                        rec->removed = o->removed;
-                        rec->position = strtoll(PQgetvalue(res, i, 5), NULL, 10);
-                        if (!rec->queues || idmap_put(s->operators, rec->id, rec) < 0) {
-                                free(rec->queues);
-                                free(rec);
-                                return -ENOMEM;
-                        }
-                } else if (kind[0] == 'c') {
-                        StoreCallRow *c = &snap->calls[snap->n_calls];
-
-                        r = parse_call_row(s, res, i, c);
-                        if (r == -EBADMSG || r == -EEXIST) {
-                                log_warning("Ignoring a %s live call row (call \"%s\").",
-                                            r == -EEXIST ? "duplicate" : "malformed", PQgetvalue(res, i, 1));
-                                free(c->id);
-                                free(c->queue);
-                                free(c->operator);
-                                *c = (StoreCallRow) {};
-                                continue;
-                        }
-                        snap->n_calls++;
-                        if (r < 0)
-                                return r;
-                } else if (kind[0] == 's') {
-                        uint64_t seq, pos;
-
-                        if (parse_usec_field(PQgetvalue(res, i, 1), &seq) < 0 ||
-                            parse_usec_field(PQgetvalue(res, i, 2), &pos) < 0)
-                                return -EBADMSG;
-                        s->next_seq = seq;
-                        s->next_position = (int64_t) pos;
+                rec = calloc(1, sizeof *rec);
+                if (!rec)
+                        return -ENOMEM;
+                copy_id(rec->id, o->id);
+                rec->queues = queues_dup((const char *const *) o->queues);
+                rec->queues_set = o->queues_set;
+                rec->status = o->status;
+                rec->removed = o->removed;
+                rec->position = position;
+                if (!rec->queues || idmap_put(s->operators, rec->id, rec) < 0) {
+                        strv_free(rec->queues);
+                        free(rec);
+                        return -ENOMEM;
                 }
         }
         return 0;
 }
 
-static void on_load_done(DbLink *l, int error, PGresult *result, void *userdata) {
+/* The live calls: the snapshot's rows, and the store's own records, so
+ * that the events of the restore update them. */
+static int parse_calls(Store *s, PGresult *res, StoreSnapshot *snap) {
+        int rows = PQntuples(res), r;
+
+        snap->calls = calloc(rows > 0 ? rows : 1, sizeof(StoreCallRow));
+        if (!snap->calls)
+                return -ENOMEM;
+        for (int i = 0; i < rows; i++) {
+                StoreCallRow *row = &snap->calls[snap->n_calls];
+                const char *v[11];
+                CallRecord *c;
+
+                r = row_values(res, i, 11, v);
+                if (r >= 0)
+                        r = record_parse_call(v, row);
+                if (r >= 0 && idmap_get(s->live_calls, row->id)) {
+                        /* Two live rows for one id: keep the older; the
+                         * newer is a leftover that cannot be restored. */
+                        store_call_row_done(row);
+                        r = -EEXIST;
+                }
+                if (r == -EBADMSG || r == -EEXIST) {
+                        log_warning("Ignoring a %s live call row (call \"%s\").",
+                                    r == -EEXIST ? "duplicate" : "malformed", PQgetvalue(res, i, 0));
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                snap->n_calls++;
+
+                c = calloc(1, sizeof *c);
+                if (!c)
+                        return -ENOMEM;
+                c->seq = row->seq;
+                copy_id(c->id, row->id);
+                copy_id(c->queue, row->queue);
+                copy_id(c->operator, row->operator);
+                c->state = row->state == ACD_CALL_ANSWERED ? RECORD_ANSWERED :
+                           row->state == ACD_CALL_RINGING ? RECORD_RINGING : RECORD_QUEUED;
+                c->arrived = row->arrived;
+                c->answered = row->answered;
+                c->rang = row->rang;
+                c->ended = USEC_INFINITY;
+                c->waited = row->answered != USEC_INFINITY && row->answered >= row->arrived ?
+                            row->answered - row->arrived : USEC_INFINITY;
+                c->offers = row->offers;
+                c->rejects = row->rejects;
+                c->ignores = row->ignores;
+                c->live = true;
+                if (idmap_put(s->live_calls, c->id, c) < 0) {
+                        free(c);
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static int parse_counts(Store *s, PGresult *res, StoreSnapshot *snap) {
+        int rows = PQntuples(res), r;
+
+        snap->queue_counts = calloc(rows > 0 ? rows : 1, sizeof(StoreQueueCountsRow));
+        if (!snap->queue_counts)
+                return -ENOMEM;
+        for (int i = 0; i < rows; i++) {
+                const char *v[8];
+
+                r = row_values(res, i, 8, v);
+                if (r >= 0)
+                        r = record_parse_queue_counts(v, &snap->queue_counts[snap->n_queue_counts]);
+                if (r == -EBADMSG) {
+                        log_warning("Ignoring the statistics of queue \"%s\": unexpected values.",
+                                    PQgetvalue(res, i, 0));
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                snap->n_queue_counts++;
+        }
+        return 0;
+}
+
+static int parse_next(Store *s, PGresult *res, StoreSnapshot *snap) {
+        unsigned long long seq, pos;
+
+        if (PQntuples(res) != 1 || PQnfields(res) != 2 ||
+            sscanf(PQgetvalue(res, 0, 0), "%llu", &seq) != 1 || sscanf(PQgetvalue(res, 0, 1), "%llu", &pos) != 1 ||
+            pos > INT64_MAX)
+                return -EBADMSG;
+        s->next_seq = seq;
+        s->next_position = (int64_t) pos;
+        return 0;
+}
+
+typedef int (*LoadParser)(Store *s, PGresult *res, StoreSnapshot *snap);
+static const LoadParser load_parsers[] = { parse_operators, parse_calls, parse_counts, parse_next };
+
+/* The jobs' callbacks run in submission order: s->load_step says whose
+ * result this is. The last one hands the snapshot over. */
+static void on_load_step(DbLink *l, int error, PGresult *result, void *userdata) {
         Store *s = userdata;
-        StoreSnapshot snap = {};
+        size_t step = s->load_step++;
         int r = error;
 
-        s->loading = false;
-        if (r >= 0) {
-                r = parse_load(s, result, &snap);
+        if (s->load_error >= 0 && r >= 0) {
+                r = load_parsers[step](s, result, &s->load_snap);
                 if (r == -ENOMEM)
                         (void) log_oom();
                 else if (r < 0)
                         log_error_errno(r, "Unexpected result loading the router state.");
         }
+        if (r < 0 && s->load_error >= 0)
+                s->load_error = r;
+        if (s->load_step < s->load_steps)
+                return;
+
+        s->loading = false;
+        r = s->load_error;
         if (s->load_cb)
-                s->load_cb(s, r, r >= 0 ? &snap : NULL, s->load_userdata);
-        store_snapshot_done(&snap);
+                s->load_cb(s, r, r >= 0 ? &s->load_snap : NULL, s->load_userdata);
+        store_snapshot_done(&s->load_snap);
         /* Changes made while loading (the configured queues) go out now. */
         schedule_flush(s);
 }
 
-int store_load(Store *s, StoreLoadHandler cb, void *userdata) {
+int store_load(Store *s, usec_t service_level, StoreLoadHandler cb, void *userdata) {
+        char level[24];
+        const char *params[] = { level };
         int r;
 
         if (!store_enabled(s))
                 return -EOPNOTSUPP;
         s->load_cb = cb;
         s->load_userdata = userdata;
-        r = db_link_exec(s->db, store_load_sql, on_load_done, s);
+        s->load_error = 0;
+        s->load_step = s->load_steps = 0;
+        (void) snprintf(level, sizeof level, "%" PRIu64, (uint64_t) service_level);
+
+        r = db_link_exec(s->db, store_load_operators_sql, on_load_step, s);
         if (r < 0)
                 return r;
+        s->load_steps++;
         /* Nothing is written before the read: records created meanwhile
          * would otherwise take numbers the database already has. */
         s->loading = true;
+        r = db_link_exec(s->db, store_load_calls_sql, on_load_step, s);
+        if (r >= 0) {
+                s->load_steps++;
+                r = db_link_exec_params(s->db, store_load_counts_sql, 1, params, on_load_step, s);
+        }
+        if (r >= 0) {
+                s->load_steps++;
+                r = db_link_exec(s->db, store_load_next_sql, on_load_step, s);
+        }
+        if (r >= 0)
+                s->load_steps++;
+        else
+                /* The jobs queued report it when they are done. */
+                s->load_error = r;
         return 0;
 }
 
@@ -1130,13 +887,14 @@ Store *store_free(Store *s) {
         if (!s)
                 return NULL;
         clear_dirty(s);
+        store_snapshot_done(&s->load_snap);
         while (idmap_iterate(s->live_calls, &state, NULL, &v))
                 free(v);
         state = 0;
         while (idmap_iterate(s->operators, &state, NULL, &v)) {
                 OperatorRecord *o = v;
 
-                free(o->queues);
+                strv_free(o->queues);
                 free(o);
         }
         idmap_free(s->live_calls);

@@ -11,10 +11,12 @@
  * record per live call and per operator; store_apply_events() updates
  * them from the ACD's outcome records and marks them dirty. At the end of
  * the loop iteration (group commit: every request handled in it shares
- * one job) a flush renders the current state of every dirty record into
- * one multi-statement job (upserts by primary key: idempotent, as the
- * database link may run a job again after a lost connection) and hands it
- * to the link. At most one flush job is outstanding: while it runs (or
+ * one batch) a flush renders the current state of every dirty record
+ * (record.c) and hands it to the link as one batch of at most two jobs:
+ * one upsert statement of the changed queues and operators, their values
+ * as parameters, and a COPY of the changed calls merged by seq (both
+ * idempotent, as the database link may run a job again after a lost
+ * connection). At most one batch is outstanding: while it runs (or
  * PostgreSQL is slow or away) changes coalesce in the dirty set (a call
  * that rang, was answered and ended in the meantime costs one row), and the
  * next flush goes out as soon as the previous one completed.
@@ -46,7 +48,9 @@ typedef struct Store Store;
 /* One operator row as loaded: position order, removed ones included. */
 typedef struct StoreOperatorRow {
         char *id;
-        char **queues;               /* NULL-terminated, at least one */
+        char **queues;               /* NULL-terminated; at least one unless queues_set */
+        bool queues_set;             /* set at run time: wins over [router] queues;
+                                      * an empty list is every queue */
         AcdOperatorStatus status;
         bool removed;
 } StoreOperatorRow;
@@ -56,16 +60,28 @@ typedef struct StoreCallRow {
         char *id;
         char *queue;
         AcdCallState state;
-        char *operator;              /* "" unless answered */
+        char *operator;              /* the answering (or last offered) operator, "" when none */
         usec_t arrived;
         usec_t answered;             /* USEC_INFINITY unless answered */
+        /* The rest of the record, for the store's own copy. */
+        uint64_t seq;
+        usec_t rang;                 /* USEC_INFINITY when it never rang */
+        unsigned offers, rejects, ignores;
 } StoreCallRow;
+
+/* A queue's statistics counters rebuilt from its call records. */
+typedef struct StoreQueueCountsRow {
+        char *queue;
+        AcdQueueCounters counts;
+} StoreQueueCountsRow;
 
 typedef struct StoreSnapshot {
         StoreOperatorRow *operators;
         size_t n_operators;
         StoreCallRow *calls;
         size_t n_calls;
+        StoreQueueCountsRow *queue_counts;
+        size_t n_queue_counts;
 } StoreSnapshot;
 
 void store_snapshot_done(StoreSnapshot *s);
@@ -89,12 +105,17 @@ bool store_enabled(const Store *s);
 typedef void (*StoreLoadHandler)(Store *s, int error, const StoreSnapshot *snapshot, void *userdata);
 
 /*
- * Queue the read of operators and live calls on the link (it runs after the
- * migrations, whenever PostgreSQL is reachable). The store also takes over
- * the records of the live calls, so that later events update them. Returns
- * 0, -EOPNOTSUPP without a link, or the link's error.
+ * Queue the read of operators, live calls and each queue's statistics
+ * counters on the link (it runs after the migrations, whenever PostgreSQL
+ * is reachable). The counters are computed from router_calls as the ACD
+ * counts them, with service_level as the "answered within" threshold
+ * (ended calls count as received; answered ones, live or ended, as
+ * answered; live ones are counted as received by their restore). The
+ * store also takes over the records of the live calls, so that later
+ * events update them. Returns 0, -EOPNOTSUPP without a link, or the
+ * link's error.
  */
-int store_load(Store *s, StoreLoadHandler cb, void *userdata);
+int store_load(Store *s, usec_t service_level, StoreLoadHandler cb, void *userdata);
 
 /* Take the outcome records ev->events[from..n) into the call and operator
  * records. */
@@ -108,6 +129,15 @@ void store_apply_events(Store *s, const AcdEvents *ev, size_t from);
 int store_operator_added(Store *s, const char *id, const char *const *queues, AcdOperatorStatus status);
 void store_operator_removed(Store *s, const char *id);
 int store_queue_configured(Store *s, const char *name, AcdStrategy strategy);
+
+/*
+ * Operator id's queues were set at run time (queues_set) to the
+ * NULL-terminated list queues (empty = every queue), or such a setting was
+ * dropped (queues_set false; queues is then what it serves). Its place in
+ * the order stays. Returns 0, -ENOENT (no such operator stored), -ENOMEM
+ * (logged; not stored).
+ */
+int store_operator_set_queues(Store *s, const char *id, const char *const *queues, bool queues_set);
 
 /*
  * Make the record of a live call match the ACD after a restore (state and
@@ -153,10 +183,3 @@ typedef struct StoreStats {
 } StoreStats;
 void store_get_stats(const Store *s, StoreStats *ret);
 
-/*
- * Pure helpers, exported for the unit tests.
- *
- * store_sql_quote(): append s as an E'' literal (backslash and quote
- * escaped) to a growing buffer. Returns 0 or -ENOMEM.
- */
-int store_sql_quote(char **buf, size_t *len, size_t *alloc, const char *s);

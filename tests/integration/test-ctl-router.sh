@@ -96,7 +96,7 @@ complete_line() {
 check "completion: commands" -- same "answer" "$(complete_line "callcenterctl --user ans")"
 check "completion: answer offers the ringing operator" -- same "B" "$(complete_line "callcenterctl --user answer ")"
 check "completion: hangup offers the calls" -- same $'3\n2\n1' "$(complete_line "callcenterctl --user hangup ")"
-check "completion: operator subcommands" -- same $'add\nrm\nstatus' "$(complete_line "callcenterctl --user operator ")"
+check "completion: operator subcommands" -- same $'add\nrm\nstatus\nqueues' "$(complete_line "callcenterctl --user operator ")"
 check "completion: operator status takes an operator" -- same $'A\nB' "$(complete_line "callcenterctl --user operator status ")"
 check "completion: then a status" -- same "paused" "$(complete_line "callcenterctl --user operator status A pa")"
 check "completion: call's option" -- same "--queue" "$(complete_line "callcenterctl --user call 9 --q")"

@@ -175,7 +175,7 @@ if [ "$DB" = yes ]; then
         sleep 0.3
         is "$(psql_cc -c "SELECT strategy FROM router_queues WHERE name = 'sales'")" top-down \
                 "store: router_queues has sales' new strategy"
-        is "$(psql_cc -c "SELECT id || '=' || queues FROM router_operators WHERE NOT removed ORDER BY position" | tr '\n' ' ')" \
+        is "$(psql_cc -c "SELECT id || '=' || array_to_string(queues, ' ') FROM router_operators WHERE NOT removed ORDER BY position" | tr '\n' ' ')" \
                 "A=sales C=sales D=default " "store: the operators' queues, in configured order"
         is "$(psql_cc -c "SELECT removed FROM router_operators WHERE id = 'B'")" t "store: B stays removed"
 else
@@ -205,7 +205,7 @@ call Hangup s q2 >/dev/null
 if [ "$DB" = yes ]; then
         # The stored queues agree with what a restart builds from the file.
         sleep 0.3
-        is "$(psql_cc -c "SELECT id || '=' || queues FROM router_operators WHERE NOT removed ORDER BY position" | tr '\n' ' ')" \
+        is "$(psql_cc -c "SELECT id || '=' || array_to_string(queues, ' ') FROM router_operators WHERE NOT removed ORDER BY position" | tr '\n' ' ')" \
                 "A=default C=default D=default " "store: the operators' queues after the queue went"
 else
         skip "store checks (no PostgreSQL)"

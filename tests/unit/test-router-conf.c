@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * routerd's configuration helpers ([router] queues and listen), the SQL
- * quoting of the store and the id map, table-driven.
+ * routerd's configuration helpers ([router] queues and listen) and the id
+ * map, table-driven. (The store's pure parts: test-record.c.)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,7 +14,6 @@
 #include "daemons/routerd/conf.h"
 #include "libshared/cleanup.h"
 #include "daemons/routerd/idmap.h"
-#include "daemons/routerd/store.h"
 #include "tap.h"
 
 static const struct {
@@ -110,30 +109,6 @@ static void test_listen(void) {
                 }
                 is_str(host, listen_cases[i].host, "  host");
                 is_int(port, listen_cases[i].port, "  port");
-        }
-}
-
-static void test_sql_quote(void) {
-        static const struct {
-                const char *in, *out;
-        } cases[] = {
-                { "A", "E'A'" },
-                { "o'brien", "E'o''brien'" },
-                { "back\\slash", "E'back\\\\slash'" },
-                { "'\\'", "E'''\\\\'''" },
-                { "", "E''" },
-        };
-
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                char *buf = NULL;
-                size_t len = 0, alloc = 0;
-
-                /* Appending after existing text must keep that text. */
-                ok(store_sql_quote(&buf, &len, &alloc, "x") == 0, "quote prefix");
-                is_int(store_sql_quote(&buf, &len, &alloc, cases[i].in), 0, "quote \"%s\"", cases[i].in);
-                ok(buf && buf[0] == 'E' && strcmp(buf + 4, cases[i].out) == 0 && len == strlen(buf),
-                   "  gives %s (got %s)", cases[i].out, buf ? buf + 4 : "(null)");
-                free(buf);
         }
 }
 
@@ -291,7 +266,6 @@ int main(void) {
         test_limits();
         test_queue_specs();
         test_listen();
-        test_sql_quote();
         test_idmap();
         return done_testing();
 }
