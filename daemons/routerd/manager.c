@@ -168,6 +168,9 @@ static void publish_event(Manager *m, const AcdEvent *e) {
 
 static void check_bus_backlog(Manager *m);
 
+/* Committed events released at once past this many (see queue_event()). */
+#define EVENTS_RELEASE_BATCH 256U
+
 typedef struct PendingEvent {
         AcdEvent event;
         uint64_t ticket;             /* store batch that must commit first */
@@ -255,10 +258,15 @@ static void queue_event(Manager *m, const AcdEvent *e, uint64_t ticket) {
                 }
         }
         m->pending[m->n_pending++] = (PendingEvent) { .event = *e, .ticket = ticket };
-        if (m->pub_post)
-                (void) sd_event_source_set_enabled(m->pub_post, SD_EVENT_ONESHOT);
-        else
+        /* The deferred release runs once input stops; under a steady
+         * pipelined stream that may be long. Releasing every few hundred
+         * committed events keeps the bus backlog check (which holds TCP
+         * input while dbus-daemon lags) and memory where they belong. */
+        if (!m->pub_post || (m->n_pending - m->pending_start >= EVENTS_RELEASE_BATCH &&
+                             ticket <= store_committed(m->store)))
                 release_events(m);
+        else
+                (void) sd_event_source_set_enabled(m->pub_post, SD_EVENT_ONESHOT);
 }
 
 int manager_after_commit(Manager *m, ManagerCommitCallback cb, void *userdata) {
