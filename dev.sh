@@ -62,18 +62,19 @@ top_srcdir=$top top_builddir=$top/build . "$top/tests/integration/lib.sh"
 # CALLCENTER_DEV_LOCK=<checkout> marks the process tree that holds it (up's
 # and test's own steps): there dev_lock does nothing, so nothing waits for itself.
 dev_lock() {    # dev_lock SCRIPT [ARGS...]: unless held, run SCRIPT ARGS again under the lock (exec)
-        local holder
+        local pid holder
         [ "${CALLCENTER_DEV_LOCK:-}" = "$top" ] && return 0
         command -v flock >/dev/null || die "flock not found; install util-linux"
         if ! flock -n "$top" true; then
-                holder=$(cat "$dev/lock-holder" 2>/dev/null || true)
-                say "dev.sh: ${holder:-another dev.sh} is running in this checkout; waiting for it to finish"
+                read -r pid holder <"$dev/lock-holder" 2>/dev/null || true
+                kill -0 "${pid:-0}" 2>/dev/null || holder="another dev.sh"
+                say "dev.sh: $holder is running in this checkout; waiting for it to finish"
         fi
         export CALLCENTER_DEV_LOCK=$top
         exec flock -o "$top" "$BASH" "$@"
 }
 # Under the lock: who holds it, for the message of the next one that waits.
-dev_lock_holder() { mkdir -p "$dev"; echo "./dev.sh $1 (pid $$)" >"$dev/lock-holder"; }
+dev_lock_holder() { mkdir -p "$dev"; echo "$$ ./dev.sh $1 (pid $$)" >"$dev/lock-holder"; }
 
 # --- build -------------------------------------------------------------------------
 # configure is regenerated when missing or older than what it is made from
@@ -134,7 +135,7 @@ configure_dir() {
         else
                 return 0
         fi
-        say "dev.sh: configuring $dir/ ($why) $args"
+        say "dev.sh: configuring $dir/ ${args:+$args }($why)"
         mkdir -p "$top/$dir"
         rm -f "$stamp"
         (cd "$top/$dir" && ../configure "$@") >>"$log" 2>&1 ||
