@@ -62,12 +62,12 @@ top_srcdir=$top top_builddir=$top/build . "$top/tests/integration/lib.sh"
 # CALLCENTER_DEV_LOCK=<checkout> marks the process tree that holds it (up's
 # and test's own steps): there dev_lock does nothing, so nothing waits for itself.
 dev_lock() {    # dev_lock SCRIPT [ARGS...]: unless held, run SCRIPT ARGS again under the lock (exec)
-        local pid holder
+        local pid='' holder=''
         [ "${CALLCENTER_DEV_LOCK:-}" = "$top" ] && return 0
         command -v flock >/dev/null || die "flock not found; install util-linux"
         if ! flock -n "$top" true; then
                 read -r pid holder <"$dev/lock-holder" 2>/dev/null || true
-                kill -0 "${pid:-0}" 2>/dev/null || holder="another dev.sh"
+                [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || holder="another dev.sh"
                 say "dev.sh: $holder is running in this checkout; waiting for it to finish"
         fi
         export CALLCENTER_DEV_LOCK=$top

@@ -8,6 +8,8 @@
 #    configures waits (and says for whom), and configure runs once;
 #  - `clean` started during a `build` waits for it, then says which build
 #    directories it kept (and keeps them, and not build-aux/);
+#  - a lock held by another program, with no .dev/ to name a holder: `down`
+#    waits with a message all the same;
 #  - a configure cut short (the process group SIGKILLed, as by a closed
 #    terminal) is redone by the next build; so is one that left a Makefile
 #    without the stamp, a config.status without config.h, or a config.h
@@ -103,6 +105,7 @@ log_has() { grep -q -- "$1" "$S/configure.log" 2>/dev/null; }
 err_has() { grep -q -- "$2" "$T/$1.err" 2>/dev/null; }
 diag_file() { sed 's/^/# /' "$1"; }
 lacks() { ! grep -q -- "$2" "$1"; }     # lacks FILE ERE
+lock_busy() { ! flock -n "$S" true; }
 
 # --- sourced, dev.sh defines its functions and runs nothing ---------------------
 out=$( (. "$S/dev.sh"; declare -F configure_dir dev_lock build_dir) 2>&1)
@@ -151,6 +154,16 @@ check "clean does not count build-aux/ as a build directory" -- lacks "$T/C.err"
 ok $? "clean removed .dev/ and kept build/ whole"
 rm -f "$T/gate"
 unset FAKE_CONFIGURE_GATE
+
+# --- held by something else, with no .dev/: waits, with a message all the same ---
+flock "$S" sleep 3 &
+holder=$!
+wait_for 30 lock_busy
+timeout 60 "$BASH" "$S/dev.sh" down 2>"$T/D.err"
+ok $? "down waits for a lock held by another program, then runs"
+wait "$holder"
+like "$(cat "$T/D.err")" '^dev\.sh: another dev\.sh is running in this checkout; waiting for it to finish' \
+        "without a holder to name, the message says another dev.sh"
 
 # --- what counts as a finished configure ----------------------------------------
 rebuilt() {     # rebuilt WHY: a build now configures again, saying WHY
