@@ -4,15 +4,26 @@
 #   ./dev.sh run     install deps, build, start everything, open the shell, stop on exit
 #   ./dev.sh up      the same in the background; prints only `export` lines on stdout
 #   ./dev.sh down    stop the daemons, PostgreSQL and the bus started by `up`
-#   ./dev.sh test    install deps, build (plain and sanitizers), run every test, distcheck;
-#                    ends with "N passed, N failed, N skipped"
+#   ./dev.sh test    the test pipeline, .ci/test.sh: both builds, every test,
+#                    distcheck, RPM, fuzzing, nspawn; ends with "N passed, N failed, N skipped"
 #   ./dev.sh deps | build | status | clean
+#
+# This file keeps the life cycle of the local suite: build it, start it, stop
+# it. The package tables and their installation are in .ci/deps.sh, the test
+# pipeline in .ci/test.sh (which sources this file for its build steps:
+# sourced, it defines its functions and runs nothing).
 #
 # Everything it starts lives under .dev/ of the checkout: the PostgreSQL
 # cluster (.dev/pg), the private bus (.dev/bus), the generated configuration
 # (.dev/callcenter.conf), logs (.dev/log/<binary>.log) and pid files
 # (.dev/run/<binary>.pid). Only `export` lines go to stdout; everything else
 # goes to stderr, so `eval "$(./dev.sh up)"` works.
+#
+# One at a time: deps, build, up, down, test and clean hold a lock on the
+# checkout; a second one waits for the first and says so. run holds it while
+# it starts the suite and while it stops it, not while its shell is open.
+# clean removes .dev/ only; build*/ stay (their configure is redone when the
+# last one did not finish).
 
 set -euo pipefail
 
@@ -36,143 +47,34 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 
 # shellcheck source=tests/integration/lib.sh
 top_srcdir=$top top_builddir=$top/build . "$top/tests/integration/lib.sh"
+# shellcheck source=.ci/deps.sh
+. "$top/.ci/deps.sh"
 
-# --- dependencies ----------------------------------------------------------------
-# Package names per distribution. "build" are needed to compile; "run" to run
-# and test (PostgreSQL server, dbus-daemon, busctl, the SMTP test server, clang
-# for the fuzzers, rpm tools for the spec check). A missing run dependency only
-# makes the tests that need it skip.
-DEB_BUILD=(gcc make autoconf automake libtool pkg-config libsystemd-dev libzmq3-dev libpq-dev libjson-c-dev libinih-dev)
-DEB_RUN=(postgresql dbus systemd python3 python3-aiosmtpd clang libclang-rt-dev rpm rpmlint systemd-container debootstrap)
-# Rocky/RHEL 9: zeromq-devel, inih-devel and python3-aiosmtpd come from EPEL,
-# json-c-devel (and EPEL's own dependencies) from CRB.
-RPM_BUILD=(gcc make autoconf automake libtool pkgconf-pkg-config systemd-devel zeromq-devel libpq-devel json-c-devel inih-devel)
-RPM_RUN=(postgresql-server postgresql dbus-daemon systemd python3 python3-aiosmtpd clang compiler-rt rpm-build rpmlint util-linux systemd-container debootstrap)
-RPM_EPEL=(zeromq-devel inih-devel python3-aiosmtpd debootstrap)
-RPM_CRB=(json-c-devel)
-
-distro() {
-        if command -v apt-get >/dev/null && command -v dpkg-query >/dev/null; then
-                echo debian
-        elif command -v dnf >/dev/null && command -v rpm >/dev/null; then
-                echo rocky
-        else
-                echo unknown
+# --- one dev.sh at a time in a checkout ------------------------------------------------
+# Two overlapping runs in one checkout (an `up` in one terminal while another
+# ran `down`, removed .dev/ and ran `up`) configured build/ twice at once and
+# left a config.h without _GNU_SOURCE. So the commands that build, start, stop
+# or remove hold an flock on the checkout directory itself: not on a file in
+# .dev/, which `clean` (or a user) removes while another run holds it.
+# The lock lives in an `flock -o` process that runs dev.sh again: dev.sh and
+# what it starts (PostgreSQL, the bus, the daemons `up` leaves running) never
+# have the descriptor, so nothing it started outlives it holding the lock.
+# CALLCENTER_DEV_LOCK=<checkout> marks the process tree that holds it (up's
+# and test's own steps): there dev_lock does nothing, so nothing waits for itself.
+dev_lock() {    # dev_lock SCRIPT [ARGS...]: unless held, run SCRIPT ARGS again under the lock (exec)
+        local pid='' holder=''
+        [ "${CALLCENTER_DEV_LOCK:-}" = "$top" ] && return 0
+        command -v flock >/dev/null || die "flock not found; install util-linux"
+        if ! flock -n "$top" true; then
+                read -r pid holder <"$dev/lock-holder" 2>/dev/null || true
+                [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || holder="another dev.sh"
+                say "dev.sh: $holder is running in this checkout; waiting for it to finish"
         fi
+        export CALLCENTER_DEV_LOCK=$top
+        exec flock -o "$top" "$BASH" "$@"
 }
-
-deb_missing() {
-        local p
-        for p in "$@"; do
-                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
-        done
-}
-rpm_missing() {
-        local p
-        for p in "$@"; do
-                rpm -q --quiet "$p" 2>/dev/null || rpm -q --quiet --whatprovides "$p" 2>/dev/null || echo "$p"
-        done
-}
-
-# deb_install PKG...: quietly; `apt-get update` first when the package lists
-# are empty (fresh container), and once more if an install fails (stale lists).
-deb_install() {
-        local log=$dev/log/deps.log
-        export DEBIAN_FRONTEND=noninteractive
-        if ! compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null; then
-                apt-get update -qq >>"$log" 2>&1 || true
-        fi
-        apt-get install -y -qq --no-install-recommends "$@" >>"$log" 2>&1 && return 0
-        apt-get update -qq >>"$log" 2>&1 || true
-        apt-get install -y -qq --no-install-recommends "$@" >>"$log" 2>&1
-}
-
-# rpm_install PKG...: enables EPEL and CRB only when a package needs them.
-rpm_install() {
-        local log=$dev/log/deps.log p need_epel=0 need_crb=0
-        for p in "$@"; do
-                [[ " ${RPM_EPEL[*]} " == *" $p "* ]] && need_epel=1
-                [[ " ${RPM_CRB[*]} " == *" $p "* ]] && need_crb=1
-        done
-        # EPEL packages depend on CRB ones, so EPEL implies CRB.
-        [ "$need_epel" = 1 ] && need_crb=1
-        if [ "$need_crb" = 1 ]; then
-                rpm -q --quiet dnf-plugins-core || dnf -y -q install dnf-plugins-core >>"$log" 2>&1 || true
-                dnf config-manager --set-enabled crb >>"$log" 2>&1 ||
-                        dnf config-manager --set-enabled powertools >>"$log" 2>&1 || true
-        fi
-        if [ "$need_epel" = 1 ] && ! rpm -q --quiet epel-release; then
-                dnf -y -q install epel-release >>"$log" 2>&1 || true
-        fi
-        dnf -y -q install "$@" >>"$log" 2>&1
-}
-
-# The command a non-root user should run for packages PKG...
-install_hint() {
-        local d=$1; shift
-        if [ "$d" = debian ]; then
-                echo "sudo apt-get install $*"
-        else
-                echo "sudo dnf install -y epel-release dnf-plugins-core && sudo dnf config-manager --set-enabled crb && sudo dnf install $*"
-        fi
-}
-
-# Install what is missing. Root installs; anyone else is told what to run.
-# A missing build dependency is fatal; a missing run dependency is not.
-cmd_deps() {
-        local d missing_build=() missing_run=()
-        mkdir -p "$dev/log"
-        d=$(distro)
-        case $d in
-        debian)
-                mapfile -t missing_build < <(deb_missing "${DEB_BUILD[@]}")
-                mapfile -t missing_run < <(deb_missing "${DEB_RUN[@]}")
-                ;;
-        rocky)
-                mapfile -t missing_build < <(rpm_missing "${RPM_BUILD[@]}")
-                mapfile -t missing_run < <(rpm_missing "${RPM_RUN[@]}")
-                ;;
-        *)
-                say "dev.sh: unknown distribution (no apt-get or dnf): install the build dependencies by hand:"
-                say "  gcc make autoconf automake libtool pkg-config, and the -dev(el) packages of"
-                say "  libsystemd, libzmq, libpq, json-c, inih; PostgreSQL server, dbus-daemon"
-                return 0 ;;
-        esac
-        [ ${#missing_build[@]} -eq 0 ] && [ ${#missing_run[@]} -eq 0 ] && return 0
-
-        if ! is_root; then
-                if [ ${#missing_build[@]} -gt 0 ]; then
-                        say "dev.sh: missing build dependencies: ${missing_build[*]}"
-                        say "  install them with: $(install_hint "$d" "${missing_build[@]}" "${missing_run[@]}")"
-                        exit 1
-                fi
-                say "dev.sh: missing run/test dependencies (the tests that need them will skip): ${missing_run[*]}"
-                say "  install them with: $(install_hint "$d" "${missing_run[@]}")"
-                return 0
-        fi
-
-        local all=("${missing_build[@]}" "${missing_run[@]}") install=deb_install p
-        [ "$d" = debian ] || install=rpm_install
-        say "dev.sh: installing ${all[*]} ($d; log in .dev/log/deps.log)"
-        # All at once is fastest; if that fails, one package may be unknown on
-        # this release: then the build ones together (fatal), the others one
-        # by one (not fatal), so one missing package does not block the rest.
-        if ! $install "${all[@]}"; then
-                if [ ${#missing_build[@]} -gt 0 ]; then
-                        $install "${missing_build[@]}" ||
-                                die "could not install ${missing_build[*]}; see .dev/log/deps.log"
-                fi
-                for p in "${missing_run[@]}"; do $install "$p" || true; done
-        fi
-        # Some run dependencies may not exist on this release: say which.
-        if [ "$d" = debian ]; then
-                mapfile -t missing_run < <(deb_missing "${DEB_RUN[@]}")
-        else
-                mapfile -t missing_run < <(rpm_missing "${RPM_RUN[@]}")
-        fi
-        [ ${#missing_run[@]} -eq 0 ] ||
-                say "dev.sh: could not install ${missing_run[*]}; the tests that need them will skip"
-}
+# Under the lock: who holds it, for the message of the next one that waits.
+dev_lock_holder() { mkdir -p "$dev"; echo "$$ ./dev.sh $1 (pid $$)" >"$dev/lock-holder"; }
 
 # --- build -------------------------------------------------------------------------
 # configure is regenerated when missing or older than what it is made from
@@ -201,20 +103,57 @@ regen() {
         ) 9>"$lock" || die "autoreconf failed; see .dev/log/autoreconf.log"
 }
 
-# build_dir DIR [CONFIGURE-ARGS...]: configure once (again when the
-# configure arguments change), then an incremental make. Output to
-# .dev/log/<dir>.log; on failure its tail goes to stderr.
+# config_h_complete FILE: FILE is a whole config.h: every macro of config.h.in
+# is in it (defined or commented out), and _GNU_SOURCE is defined
+# (AC_USE_SYSTEM_EXTENSIONS always defines it; the sources need it for asprintf).
+config_h_complete() {
+        [ -f "$1" ] && [ -f "$top/config.h.in" ] || return 1
+        grep -q '^# *define _GNU_SOURCE 1' "$1" || return 1
+        [ -z "$(comm -23 \
+                <(sed -n 's/^# *undef \([A-Za-z0-9_]*\).*/\1/p' "$top/config.h.in" | sort -u) \
+                <(sed -n -e 's/^# *define \([A-Za-z0-9_]*\).*/\1/p' \
+                         -e 's|^/\* # *undef \([A-Za-z0-9_]*\) \*/$|\1|p' "$1" | sort -u))" ]
+}
+
+# configure_dir DIR LOG [CONFIGURE-ARGS...]: run configure in DIR (output
+# appended to LOG) unless the last one there finished with these arguments.
+# The stamp DIR/.dev-configure-args is removed before configure and written
+# after it succeeded, so a configure cut short (Ctrl-C, a crash, a closed
+# terminal) is redone: a Makefile without a stamp, or a config.status
+# without a complete config.h, is an unfinished configure.
+configure_dir() {
+        local dir=$1 log=$2; shift 2
+        local args="$*" stamp=$top/$dir/.dev-configure-args why
+        if [ ! -f "$top/$dir/Makefile" ] || [ ! -f "$top/$dir/config.status" ]; then
+                why="not configured yet"
+        elif [ ! -f "$stamp" ]; then
+                why="the last configure did not finish"
+        elif [ "$(cat "$stamp")" != "$args" ]; then
+                why="the configure arguments changed"
+        elif ! config_h_complete "$top/$dir/config.h"; then
+                why="its config.h is incomplete"
+        else
+                return 0
+        fi
+        say "dev.sh: configuring $dir/ ${args:+$args }($why)"
+        mkdir -p "$top/$dir"
+        rm -f "$stamp"
+        (cd "$top/$dir" && ../configure "$@") >>"$log" 2>&1 ||
+                { tail -n 30 "$log" >&2; die "configure failed in $dir/; see ${log#"$top"/}"; }
+        config_h_complete "$top/$dir/config.h" ||
+                die "configure in $dir/ left an incomplete config.h; see ${log#"$top"/}"
+        printf '%s' "$args" >"$stamp"
+}
+
+# build_dir DIR [CONFIGURE-ARGS...]: configure when needed (configure_dir),
+# then an incremental make. Output to .dev/log/<dir>.log; on failure its
+# tail goes to stderr.
 build_dir() {
         local dir=$1; shift
-        local log=$dev/log/$dir.log args="$*"
+        local log=$dev/log/$dir.log
         mkdir -p "$top/$dir" "$dev/log"
         : >"$log"       # this run's output only
-        if [ ! -f "$top/$dir/Makefile" ] || [ "$(cat "$top/$dir/.dev-configure-args" 2>/dev/null)" != "$args" ]; then
-                say "dev.sh: configuring $dir/ $args"
-                (cd "$top/$dir" && ../configure "$@") >>"$log" 2>&1 ||
-                        { tail -n 30 "$log" >&2; die "configure failed in $dir/; see .dev/log/$dir.log"; }
-                printf '%s' "$args" >"$top/$dir/.dev-configure-args"
-        fi
+        configure_dir "$dir" "$log" "$@"
         say "dev.sh: building $dir/"
         make -C "$top/$dir" -j"${JOBS:-2}" >>"$log" 2>&1 ||
                 { grep -E 'error|Error' "$log" | tail -n 30 >&2; die "build failed in $dir/; see .dev/log/$dir.log"; }
@@ -345,7 +284,7 @@ daemon_up() {
         # STATE_DIRECTORY as systemd's StateDirectory=callcenter-NAME sets it
         # (eventd's archive spill file lives there).
         mkdir -p "$dev/state/callcenter-$name"
-        env -u CALLCENTER_DATABASE_URL -u CALLCENTER_EVENTS -u CALLCENTER_EVENTS_PUBLISH \
+        env -u CALLCENTER_DATABASE_URL -u CALLCENTER_EVENTS -u CALLCENTER_EVENTS_PUBLISH -u CALLCENTER_DEV_LOCK \
                 STATE_DIRECTORY="$dev/state/callcenter-$name" \
                 setsid "$bin" --user --config="$dev/callcenter.conf" >>"$log" 2>&1 </dev/null &
         echo $! >"$pidfile"
@@ -392,7 +331,7 @@ print_exports() {
 
 cmd_up() {
         local name
-        cmd_deps
+        deps_install
         cmd_build
         mkdir -p "$dev/run" "$dev/log"
         pg_up
@@ -477,10 +416,13 @@ cmd_status() {
         [ "$any" = 1 ] || echo "nothing running"
 }
 
+# Not under the lock itself: its `up` and its `down` take it, each in a
+# dev.sh of its own, so that another terminal's `eval "$(./dev.sh up)"` (or
+# `down`) works while the shell is open.
 cmd_run() {
         local exports ctl=$top/build/tools/callcenterctl
-        exports=$(cmd_up) || exit 1
-        trap 'cmd_down' EXIT
+        exports=$("$BASH" "$top/dev.sh" up) || exit 1
+        trap '"$BASH" "$top/dev.sh" down' EXIT
         eval "$exports"
         # Ctrl-C belongs to the shell (it drops the typed line). A no-op trap,
         # not an ignore: an ignored signal would stay ignored in the child.
@@ -495,164 +437,22 @@ cmd_run() {
         fi
 }
 
+# clean removes what up made (.dev/: the database, logs, pid files) and
+# keeps the build directories, which are slow to redo and reconfigure
+# themselves when their last configure did not finish; it says which it kept.
 cmd_clean() {
+        local dir kept=()
         cmd_down
-        local dir
         dir=$(readlink -f "$dev/pg" 2>/dev/null || true)
         [ -n "$dir" ] && [[ $dir == /tmp/callcenter-dev-pg.* ]] && rm -rf "$dir"
         rm -rf "$dev"
-        say "dev.sh: removed .dev/ (build directories are kept; remove build*/ by hand)"
-}
-
-# --- test -------------------------------------------------------------------------
-# A hung test must not hang CI without a verdict: every make run is bounded
-# (seconds; override with CHECK_TIMEOUT).
-CHECK_TIMEOUT=${CHECK_TIMEOUT:-2400}
-
-# Sums automake's per-test-case counts ("# PASS:  12") over test-suite.log files.
-count_results() {
-        local f
-        for f in "$@"; do
-                [ -f "$f" ] || continue
-                awk '/^# (PASS|FAIL|XPASS|ERROR|SKIP|XFAIL):/ { gsub(":", "", $2); print $2, $3 }' "$f"
+        for dir in "$top"/build "$top"/build-*; do
+                [ -d "$dir" ] && [ "$dir" != "$top/build-aux" ] && kept+=("${dir#"$top"/}/")
         done
-}
-
-# When make check was cut short there is no test-suite.log: count the
-# per-test-case results of the tests that did finish from their .trs files.
-count_trs() {
-        find "$1" -name '*.trs' -not -path '*/callcenter-[0-9]*' -newer "$2" -print0 2>/dev/null |
-                xargs -0r cat | awk '/^:test-result: / { print $2, 1 }'
-}
-
-# The tails of failing tests' logs, from the .trs files automake leaves.
-show_failures() {
-        local dir=$1 trs log
-        while IFS= read -r trs; do
-                log=${trs%.trs}.log
-                say ""
-                say "==== ${log#"$top"/} (last 40 lines) ===="
-                tail -n 40 "$log" >&2
-        done < <(grep -lE '^:test-result: (FAIL|XPASS|ERROR)' -r --include='*.trs' "$@" 2>/dev/null || true)
-}
-
-cmd_test() {
-        local pass=0 fail=0 skip=0 kind n extra_fail=() d stamp logs=() results
-        cmd_deps
-        regen
-        mkdir -p "$dev/log"
-        results=$dev/log/results
-        : >"$results"
-
-        # Failures to build count as failures: the tests they gate never ran.
-        for d in build build-asan; do
-                local args=()
-                [ "$d" = build-asan ] && args=(--enable-sanitizers)
-                if ! (build_dir "$d" "${args[@]}"); then
-                        extra_fail+=("$d: build failed; see .dev/log/$d.log")
-                        continue
-                fi
-                say "dev.sh: make check in $d/ (log in .dev/log/$d-check.log)"
-                rm -f "$top/$d/test-suite.log"
-                stamp=$dev/log/$d-check.stamp
-                touch "$stamp"
-                timeout --kill-after=30 "$CHECK_TIMEOUT" make -C "$top/$d" -j"${JOBS:-2}" check \
-                        >"$dev/log/$d-check.log" 2>&1 || true
-                if [ -f "$top/$d/test-suite.log" ]; then
-                        logs+=("$top/$d/test-suite.log")
-                        count_results "$top/$d/test-suite.log" >>"$results"
-                else
-                        tail -n 30 "$dev/log/$d-check.log" >&2
-                        extra_fail+=("$d: make check did not finish; see .dev/log/$d-check.log")
-                        count_trs "$top/$d" "$stamp" >>"$results"
-                fi
-                show_failures "$top/$d" --exclude-dir='callcenter-[0-9]*'
-        done
-
-        # distcheck: the tarball is complete, builds out of tree, its tests
-        # pass, it installs and uninstalls cleanly. Counted as one test case.
-        say "dev.sh: make distcheck in build/ (log in .dev/log/distcheck.log)"
-        if timeout --kill-after=30 "$CHECK_TIMEOUT" make -C "$top/build" -j"${JOBS:-2}" distcheck \
-                >"$dev/log/distcheck.log" 2>&1; then
-                pass=$((pass + 1))
-        else
-                grep -E 'Error|error:|No rule|FAIL' "$dev/log/distcheck.log" | tail -n 20 >&2 || true
-                show_failures "$top"/build/callcenter-[0-9]*/_build
-                extra_fail+=("make distcheck failed; see .dev/log/distcheck.log")
+        say "dev.sh: removed .dev/ (the PostgreSQL data, logs, pid files)"
+        if [ ${#kept[@]} -gt 0 ]; then
+                say "dev.sh: kept ${kept[*]} (incremental builds; to start afresh: rm -rf ${kept[*]})"
         fi
-
-        # The RPM: built from make dist with rpmbuild (%check runs the unit
-        # tests), then rpmlint, whose errors fail it. One test case.
-        if command -v rpmbuild >/dev/null && command -v rpmlint >/dev/null; then
-                say "dev.sh: make rpmlint in build/ (log in .dev/log/rpm.log)"
-                if make -C "$top/build" rpmlint >"$dev/log/rpm.log" 2>&1; then
-                        pass=$((pass + 1))
-                        grep -a 'errors, .* warnings' "$dev/log/rpm.log" | sed 's/^/dev.sh: rpmlint: /' >&2 || true
-                else
-                        tail -n 20 "$dev/log/rpm.log" >&2
-                        extra_fail+=("make rpm / rpmlint failed; see .dev/log/rpm.log")
-                fi
-        else
-                skip=$((skip + 1))
-                say "dev.sh: rpmbuild or rpmlint missing: RPM build skipped"
-        fi
-
-        # The wire parser under libFuzzer for a bounded time (clang only).
-        # A crash or sanitizer report fails it; the corpus stays in .dev/.
-        if command -v clang >/dev/null; then
-                say "dev.sh: fuzzing the wire parser for ${FUZZ_SECONDS:-60} s (log in .dev/log/fuzz.log)"
-                if { [ -f "$top/build-fuzz/Makefile" ] ||
-                     (mkdir -p "$top/build-fuzz" && cd "$top/build-fuzz" &&
-                      ../configure -q CC=clang --enable-fuzzers --enable-sanitizers); } >"$dev/log/fuzz.log" 2>&1 &&
-                   make -C "$top/build-fuzz" -j"${JOBS:-2}" fuzz/fuzz-wire >>"$dev/log/fuzz.log" 2>&1 &&
-                   mkdir -p "$dev/fuzz-corpus" &&
-                   "$top/build-fuzz/fuzz/fuzz-wire" -max_len=70000 -max_total_time="${FUZZ_SECONDS:-60}" \
-                        "$dev/fuzz-corpus" >>"$dev/log/fuzz.log" 2>&1; then
-                        pass=$((pass + 1))
-                else
-                        tail -n 30 "$dev/log/fuzz.log" >&2
-                        extra_fail+=("fuzz/fuzz-wire failed; see .dev/log/fuzz.log")
-                fi
-        else
-                skip=$((skip + 1))
-                say "dev.sh: clang missing: fuzzing skipped"
-        fi
-
-        # --- system test under a real systemd (block owned by helper "packaging") ---
-        # tests/system/test-nspawn.sh boots systemd in systemd-nspawn and runs the
-        # installed suite there. It needs root, systemd-nspawn and debootstrap
-        # (and a Debian mirror the first time) and prints "1..0 # SKIP reason"
-        # otherwise, which counts as one skipped test.
-        say "dev.sh: system test in systemd-nspawn (log in .dev/log/nspawn.log)"
-        local nspawn_rc=0
-        top_srcdir=$top top_builddir=$top/build timeout --kill-after=30 900 \
-                bash "$top/tests/system/test-nspawn.sh" >"$dev/log/nspawn.log" 2>&1 || nspawn_rc=$?
-        awk '/^1\.\.0 # SKIP/ || /^ok .*# SKIP/ { print "SKIP", 1; next }
-             /^ok / { print "PASS", 1 } /^not ok / { print "FAIL", 1 }' "$dev/log/nspawn.log" >>"$results"
-        grep -E '^1\.\.0 # SKIP|^not ok' "$dev/log/nspawn.log" | sed 's/^/dev.sh: test-nspawn.sh: /' >&2 || true
-        if [ "$nspawn_rc" -ne 0 ] && ! grep -q '^not ok' "$dev/log/nspawn.log"; then
-                tail -n 20 "$dev/log/nspawn.log" >&2
-                extra_fail+=("tests/system/test-nspawn.sh exited $nspawn_rc; see .dev/log/nspawn.log")
-        fi
-        # --- end of the system test block ---
-
-        while read -r kind n; do
-                case $kind in
-                PASS | XFAIL) pass=$((pass + n)) ;;
-                FAIL | XPASS | ERROR) fail=$((fail + n)) ;;
-                SKIP) skip=$((skip + n)) ;;
-                esac
-        done <"$results"
-
-        for d in "${logs[@]}"; do
-                say "dev.sh: ${d#"$top"/}: $(grep -E '^# (TOTAL|PASS|FAIL|SKIP|ERROR|XPASS):' "$d" | tr -s ' ' | tr '\n' ' ')"
-        done
-        for d in "${extra_fail[@]}"; do
-                say "dev.sh: FAILED: $d"
-                fail=$((fail + 1))
-        done
-        echo "$pass passed, $fail failed, $skip skipped"
-        [ "$fail" -eq 0 ]
 }
 
 usage() {
@@ -661,23 +461,36 @@ Usage: ./dev.sh COMMAND
   run     install dependencies, build, start the suite, open callcenterctl shell; stop on exit
   up      the same in the background (idempotent); prints the export lines for another terminal
   down    stop what up started
-  test    install, build (plain and with sanitizers), run every test and distcheck
-  deps    install missing build and run dependencies (apt-get or dnf)
+  test    the test pipeline (.ci/test.sh): both builds, every test, distcheck, RPM, fuzzing,
+          nspawn; ends with "N passed, N failed, N skipped"
+  deps    install missing build and run dependencies (apt-get or dnf; tables in .ci/deps.sh)
   build   build into build/
   status  show what up started
-  clean   down, then remove .dev/ (the PostgreSQL data, logs)
+  clean   down, then remove .dev/ (the PostgreSQL data, logs); keeps build*/
+One at a time per checkout: a second dev.sh waits for the first to finish.
 EOF
 }
 
-case ${1:-} in
-deps) cmd_deps ;;
-build) cmd_deps; cmd_build ;;
-up) cmd_up ;;
-down) cmd_down ;;
-run) cmd_run ;;
-test) cmd_test ;;
-status) cmd_status ;;
-clean) cmd_clean ;;
--h | --help | help) usage ;;
-*) usage; exit 2 ;;
-esac
+main() {
+        case ${1:-} in
+        deps | build | up | down | test | clean)
+                dev_lock "$top/dev.sh" "$@"
+                dev_lock_holder "$1" ;;
+        esac
+        case ${1:-} in
+        deps) deps_install ;;
+        build) deps_install; cmd_build ;;
+        up) cmd_up ;;
+        down) cmd_down ;;
+        run) cmd_run ;;
+        test) exec "$BASH" "$top/.ci/test.sh" ;;
+        status) cmd_status ;;
+        clean) cmd_clean ;;
+        -h | --help | help) usage ;;
+        *) usage; exit 2 ;;
+        esac
+}
+
+# Sourced (.ci/test.sh, tests/system/test-devsh.sh): the functions only.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
+main "$@"
