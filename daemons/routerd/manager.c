@@ -232,30 +232,40 @@ static int on_pub_post(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+/* Room for one more item at the end of a FIFO array whose items
+ * [*start, *n) are live: the dead front is reclaimed first, then the array
+ * doubles (from initial). Returns 0 or -ENOMEM (nothing changed). */
+static int fifo_make_room(void **items, size_t size, size_t *start, size_t *n, size_t *allocated,
+                          size_t initial) {
+        void *l;
+        size_t a;
+
+        if (*n < *allocated)
+                return 0;
+        if (*start > 0) {
+                memmove(*items, (char *) *items + *start * size, (*n - *start) * size);
+                *n -= *start;
+                *start = 0;
+                if (*n < *allocated)
+                        return 0;
+        }
+        a = *allocated ? *allocated * 2 : initial;
+        l = realloc(*items, a * size);
+        if (!l)
+                return -ENOMEM;
+        *items = l;
+        *allocated = a;
+        return 0;
+}
+
 static void queue_event(Manager *m, const AcdEvent *e, uint64_t ticket) {
         /* "received" is neither a topic nor a signal. */
         if (e->kind == ACD_EVENT_RECEIVED || (!m->publisher && !bus_router_has_subscribers(m)))
                 return;
-        if (m->n_pending >= m->allocated_pending) {
-                size_t n = m->allocated_pending ? m->allocated_pending * 2 : 64;
-                PendingEvent *l;
-
-                /* Room at the front first: what was released is dead. */
-                if (m->pending_start > 0) {
-                        memmove(m->pending, m->pending + m->pending_start,
-                                (m->n_pending - m->pending_start) * sizeof(PendingEvent));
-                        m->n_pending -= m->pending_start;
-                        m->pending_start = 0;
-                }
-                if (m->n_pending >= m->allocated_pending) {
-                        l = realloc(m->pending, n * sizeof(PendingEvent));
-                        if (!l) {
-                                (void) log_oom();
-                                return;
-                        }
-                        m->pending = l;
-                        m->allocated_pending = n;
-                }
+        if (fifo_make_room((void **) &m->pending, sizeof(PendingEvent), &m->pending_start, &m->n_pending,
+                           &m->allocated_pending, 64) < 0) {
+                (void) log_oom();
+                return;
         }
         m->pending[m->n_pending++] = (PendingEvent) { .event = *e, .ticket = ticket };
         /* The deferred release runs once input stops; under a steady
@@ -276,24 +286,9 @@ int manager_after_commit(Manager *m, ManagerCommitCallback cb, void *userdata) {
                 cb(userdata, true);
                 return 0;
         }
-        if (m->n_waiters >= m->allocated_waiters) {
-                size_t n = m->allocated_waiters ? m->allocated_waiters * 2 : 16;
-                CommitWaiter *l;
-
-                if (m->waiters_start > 0) {
-                        memmove(m->waiters, m->waiters + m->waiters_start,
-                                (m->n_waiters - m->waiters_start) * sizeof(CommitWaiter));
-                        m->n_waiters -= m->waiters_start;
-                        m->waiters_start = 0;
-                }
-                if (m->n_waiters >= m->allocated_waiters) {
-                        l = realloc(m->waiters, n * sizeof(CommitWaiter));
-                        if (!l)
-                                return -ENOMEM;
-                        m->waiters = l;
-                        m->allocated_waiters = n;
-                }
-        }
+        if (fifo_make_room((void **) &m->waiters, sizeof(CommitWaiter), &m->waiters_start, &m->n_waiters,
+                           &m->allocated_waiters, 16) < 0)
+                return -ENOMEM;
         m->waiters[m->n_waiters++] = (CommitWaiter) { .ticket = ticket, .cb = cb, .userdata = userdata };
         return 0;
 }
