@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,7 @@ static void manager_refuse(Manager *m, int fd, size_t len, const char *why) {
         }
         m->stats.subscriptions_refused++;
         m->refused_unreported++;
+        m->trim_ticks = 3;
         if (!ratelimit_below(&m->refused_limit))
                 return;
         log_struct(LOG_WARNING, 0, LOG_FIELDS("MESSAGE_ID=2f0d6f7c9a3e4b51b8c2a4d7e6f10b33"),
@@ -274,6 +276,10 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_format_status(m, status, sizeof(status));
         daemon_notify_status("%s", status);
         archive_report(m->archive);
+        if (m->trim_ticks > 0) {
+                m->trim_ticks--;
+                (void) malloc_trim(0);
+        }
         (void) sd_event_source_set_time(s, usec + USEC_PER_SEC);
         return 0;
 }

@@ -75,6 +75,10 @@ typedef struct Manager {
         uint64_t invalid_unreported;
         RateLimit invalid_limit;
         uint64_t refused_unreported;
+        /* Status ticks left that return freed heap to the system: set when a
+         * connection is refused, as libzmq frees what it kept for it
+         * (possibly much, in its own arena) only as the connection ends. */
+        unsigned trim_ticks;
         RateLimit refused_limit;
         char *ipc_path;         /* our XSUB socket file, removed at exit */
         int exit_code;
