@@ -12,8 +12,12 @@
 #     without reading the frame; its peak RSS stays under the bound, it goes
 #     on serving.
 #
-# The bound is $EVENTS_RSS_BOUND_MIB, by default 64 MiB (256 MiB under the
-# sanitizers, whose shadow memory and quarantine are part of the RSS). The
+# The bound is $EVENTS_RSS_BOUND_MIB, by default 96 MiB (256 MiB under the
+# sanitizers, whose shadow memory and quarantine are part of the RSS). On an
+# idle machine the peak stays near 20 MiB; on a loaded one libzmq's I/O
+# thread takes in more of a spammer's subscriptions before the connection
+# ends (27,392 of 200 bytes were seen, a 63 MiB peak), hence the margin;
+# before the bounds one client took the hub past 580 MiB. The
 # peak (VmHWM) is reset before each step. The spammer is
 # tests/integration/zmtp-spam.py, a raw ZMTP peer that keeps nothing.
 
@@ -34,7 +38,7 @@ if grep -q '^SANITIZER_CFLAGS = -fsanitize' "$B/Makefile" 2>/dev/null; then
         # would count as the hub's: keep that small.
         export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16
 else
-        BOUND=${EVENTS_RSS_BOUND_MIB:-64}
+        BOUND=${EVENTS_RSS_BOUND_MIB:-96}
 fi
 PER_CONNECTION=256      # SUBS_PER_CONNECTION_MAX
 
