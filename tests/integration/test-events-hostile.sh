@@ -37,6 +37,12 @@ if grep -q '^SANITIZER_CFLAGS = -fsanitize' "$B/Makefile" 2>/dev/null; then
         # ASan keeps freed memory in quarantine (256 MB by default), which
         # would count as the hub's: keep that small.
         export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16
+        # Short subscriptions arrive faster than an ASan-slowed hub ends the
+        # connection: 56,064 of 200 bytes got in once (452 MiB with ASan's
+        # shadow), and handling them starved the honest subscriber. The
+        # plain build runs that step; here 1,000 of them still cross the
+        # bound of subscriptions per connection, and the skip says so.
+        STEPS="20000:1024 100000:1024 1000:200"
 else
         BOUND=${EVENTS_RSS_BOUND_MIB:-96}
 fi
@@ -86,7 +92,8 @@ diag "RSS at start: $(mib VmRSS) MiB; bound: $BOUND MiB"
 # reset_peak: VmHWM starts again from the current RSS.
 reset_peak() { echo 5 >"/proc/$EVENTD_PID/clear_refs"; }
 step=0
-for spam in 20000:1024 100000:1024 100000:200; do
+[ -n "${STEPS:-}" ] && skip "100000 subscriptions of 200 bytes: 1000 under the sanitizers (see above)"
+for spam in ${STEPS:-20000:1024 100000:1024 100000:200}; do
         n=${spam%:*} len=${spam#*:}
         step=$((step + 1))
         if [ "$(mib VmRSS)" -ge "$BOUND" ]; then
