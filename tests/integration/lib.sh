@@ -191,6 +191,21 @@ routerd_start() {
                 sleep 0.05
         done
 }
+# router_test_begin: how a routerd test on a private bus starts: its tools
+# and build ($ROUTERD, $WIRE), a scratch directory $T removed at exit with
+# $routerd_pid, a private bus and a free loopback $PORT.
+router_test_begin() {
+        ROUTERD=$top_builddir/daemons/routerd/callcenter-routerd
+        WIRE=$top_srcdir/tests/integration/router-wire.py
+        need_cmds dbus-daemon busctl python3
+        need_built "$ROUTERD"
+        T=$(scratch_dir)
+        routerd_pid=''
+        # shellcheck disable=SC2016 # expanded at exit, when the pid is known
+        trap 'test_cleanup "$T" $routerd_pid' EXIT
+        dbus_start "$T" || bail_out "cannot start dbus-daemon"
+        PORT=$(free_port) || bail_out "no free port"
+}
 routerd_owns_name() {   # org.callcenter.Router1 belongs to $routerd_pid
         [ "$(busctl --user call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
                 GetConnectionUnixProcessID s org.callcenter.Router1 2>/dev/null)" = "u $routerd_pid" ]

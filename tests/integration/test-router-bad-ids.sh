@@ -18,19 +18,7 @@ set -u
 # shellcheck source=tests/integration/lib.sh
 . "$top_srcdir/tests/integration/lib.sh"
 
-ROUTERD=$top_builddir/daemons/routerd/callcenter-routerd
-WIRE=$top_srcdir/tests/integration/router-wire.py
-need_cmds dbus-daemon busctl python3
-need_built "$ROUTERD"
-
-T=$(scratch_dir)
-routerd_pid=''
-# shellcheck disable=SC2086 # unquoted: the empty one goes
-cleanup() { test_cleanup "$T" $routerd_pid; }
-trap cleanup EXIT
-
-dbus_start "$T" || bail_out "cannot start dbus-daemon"
-PORT=$(free_port) || bail_out "no free port"
+router_test_begin
 printf '%s\n' '[database]' 'url=' '[events]' 'publish=' '[router]' "listen=127.0.0.1:$PORT" \
         'operators=A B' >"$T/routerd.conf"
 routerd_start "$T/routerd.conf" "$T/routerd.log"
